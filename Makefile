@@ -1,0 +1,41 @@
+# Thin wrapper over meson/ninja. `make` builds build/vhostd; see README.md.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?= -Dwerror=true
+
+.PHONY: all deps check check-plain check-asan demo bench format format-check clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) $(MESON_OPTS) -Db_sanitize=address,undefined -Db_lundef=false
+
+deps:
+	scripts/install-deps.sh
+
+check: deps format-check check-plain check-asan
+
+check-plain: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	meson test -C $(BUILD) --print-errorlogs --num-processes 1 --timeout-multiplier 2
+
+check-asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 1 --timeout-multiplier 3
+
+demo: deps all
+	scripts/demo.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A back-end is where a port's frames go: a tap today, later macvtap, AF_PACKET, AF_XDP or
+ * another port. Frames cross this interface with a virtio-net header of the negotiated length in
+ * front, so a kernel device that speaks that header (tap with IFF_VNET_HDR) needs no copy.
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	/* Applies the negotiated virtio-net features and header length (10 or 12). */
+	int (*configure)(struct backend *be, uint64_t features, unsigned hdr_len);
+	/* A pollable fd for queue q: readable when frames wait, writable when it accepts more. */
+	int (*queue_fd)(struct backend *be, unsigned q);
+	/* Sends one frame (header + data). Returns bytes sent or a negative errno (-EAGAIN: full).
+	 */
+	ssize_t (*send)(struct backend *be, unsigned q, const struct iovec *iov, unsigned n);
+	/* Receives one frame (header + data) into iov. Returns its length (may exceed the space,
+	 * meaning truncated), or a negative errno (-EAGAIN: nothing waiting). */
+	ssize_t (*recv)(struct backend *be, unsigned q, const struct iovec *iov, unsigned n);
+	/* Largest frame (without header) the device can hand us with the current settings. */
+	unsigned (*max_frame)(struct backend *be);
+	void (*destroy)(struct backend *be);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+};
+
+/*
+ * Creates or attaches to tap `ifname` with `queues` queues (IFF_MULTI_QUEUE when > 1), sets it
+ * up, and returns it in *ret. Returns 0 or a negative errno (logged).
+ */
+int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret);
+
+/* Destroys a back-end; NULL is fine. */
+static inline void backend_destroy(struct backend *be)
+{
+	if (be)
+		be->ops->destroy(be);
+}

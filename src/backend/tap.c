@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Tap back-end: /dev/net/tun in IFF_TAP|IFF_NO_PI|IFF_VNET_HDR mode, one fd per queue. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "net/virtio_net.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+#define TAP_MAX_QUEUES 16
+
+struct tap {
+	struct backend be;
+	char ifname[IFNAMSIZ];
+	unsigned nq;
+	int fds[TAP_MAX_QUEUES];
+	unsigned mtu;
+	unsigned gso; /* nonzero when the kernel may hand us GSO frames */
+};
+
+/* Returns the tap behind a backend pointer. */
+static struct tap *to_tap(struct backend *be)
+{
+	return (struct tap *)be;
+}
+
+/* Reads the interface MTU; falls back to 1500 if the query fails. */
+static unsigned read_mtu(const char *ifname)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { 0 };
+
+	if (s < 0)
+		return 1500;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(s, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu <= 0)
+		return 1500;
+	return (unsigned)ifr.ifr_mtu;
+}
+
+/* Brings ifname administratively up. */
+static int link_up(const char *ifname)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { 0 };
+
+	if (s < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	if (ifr.ifr_flags & IFF_UP)
+		return 0;
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return -errno;
+	return 0;
+}
+
+static int tap_configure(struct backend *be, uint64_t features, unsigned hdr_len)
+{
+	struct tap *t = to_tap(be);
+	unsigned off = 0;
+	int sz = (int)hdr_len;
+
+	/* What the guest accepts on receive is what the kernel may give us. */
+	if (features & VNET_BIT(VIRTIO_NET_F_GUEST_CSUM)) {
+		off |= TUN_F_CSUM;
+		if (features & VNET_BIT(VIRTIO_NET_F_GUEST_TSO4))
+			off |= TUN_F_TSO4;
+		if (features & VNET_BIT(VIRTIO_NET_F_GUEST_TSO6))
+			off |= TUN_F_TSO6;
+		if ((off & (TUN_F_TSO4 | TUN_F_TSO6)) &&
+		    (features & VNET_BIT(VIRTIO_NET_F_GUEST_ECN)))
+			off |= TUN_F_TSO_ECN;
+		if (features & VNET_BIT(VIRTIO_NET_F_GUEST_UFO))
+			off |= TUN_F_UFO;
+	}
+	for (unsigned q = 0; q < t->nq; q++) {
+		if (ioctl(t->fds[q], TUNSETVNETHDRSZ, &sz) < 0) {
+			log_error("%s: TUNSETVNETHDRSZ %d: %s", t->ifname, sz, strerror(errno));
+			return -errno;
+		}
+		if (ioctl(t->fds[q], TUNSETOFFLOAD, (unsigned long)off) < 0) {
+			log_error("%s: TUNSETOFFLOAD 0x%x: %s", t->ifname, off, strerror(errno));
+			return -errno;
+		}
+	}
+	t->gso = off & (TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_UFO);
+	t->mtu = read_mtu(t->ifname);
+	log_info("%s: vnet header %u bytes, offloads 0x%x, mtu %u", t->ifname, hdr_len, off,
+		 t->mtu);
+	return 0;
+}
+
+static int tap_queue_fd(struct backend *be, unsigned q)
+{
+	return to_tap(be)->fds[q];
+}
+
+static ssize_t tap_send(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
+{
+	ssize_t r = writev(to_tap(be)->fds[q], iov, (int)n);
+
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t tap_recv(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
+{
+	ssize_t r = readv(to_tap(be)->fds[q], iov, (int)n);
+
+	return r < 0 ? -errno : r;
+}
+
+static unsigned tap_max_frame(struct backend *be)
+{
+	struct tap *t = to_tap(be);
+
+	/* A GSO super-frame is bounded by the IP length field; add Ethernet and a VLAN tag. */
+	if (t->gso)
+		return 65535 + 14 + 4;
+	return t->mtu + 14 + 4;
+}
+
+static void tap_destroy(struct backend *be)
+{
+	struct tap *t = to_tap(be);
+
+	close_fds(t->fds, t->nq);
+	free(t);
+}
+
+static const struct backend_ops tap_ops = {
+	.name = "tap",
+	.configure = tap_configure,
+	.queue_fd = tap_queue_fd,
+	.send = tap_send,
+	.recv = tap_recv,
+	.max_frame = tap_max_frame,
+	.destroy = tap_destroy,
+};
+
+/* Opens one queue of the tap; with multiqueue every queue is one open of /dev/net/tun. */
+static int tap_open_queue(const char *ifname, bool multi, char *ret_name)
+{
+	_cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	struct ifreq ifr = { 0 };
+
+	if (fd < 0)
+		return -errno;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (multi ? IFF_MULTI_QUEUE : 0);
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+		return -errno;
+	memcpy(ret_name, ifr.ifr_name, IFNAMSIZ);
+	return TAKE_FD(fd);
+}
+
+int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret)
+{
+	struct tap *t;
+	int r;
+
+	if (queues == 0 || queues > TAP_MAX_QUEUES || strlen(ifname) >= IFNAMSIZ)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->be.ops = &tap_ops;
+	for (unsigned q = 0; q < TAP_MAX_QUEUES; q++)
+		t->fds[q] = -1;
+	for (unsigned q = 0; q < queues; q++) {
+		r = tap_open_queue(ifname, queues > 1, t->ifname);
+		if (r < 0) {
+			log_error("tap %s: cannot attach queue %u: %s%s", ifname, q, strerror(-r),
+				  r == -EINVAL ? " (an existing tap with other flags?)" : "");
+			goto fail;
+		}
+		t->fds[q] = r;
+		t->nq = q + 1;
+	}
+	r = link_up(t->ifname);
+	if (r < 0) {
+		log_error("tap %s: cannot set up: %s", t->ifname, strerror(-r));
+		goto fail;
+	}
+	r = tap_configure(&t->be, 0, 10);
+	if (r < 0)
+		goto fail;
+	*ret = &t->be;
+	return 0;
+fail:
+	tap_destroy(&t->be);
+	return r;
+}

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "daemon/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "vhost/proto.h"
+
+void cli_usage(void)
+{
+	printf("Usage: vhostd --port name=NAME,socket=PATH,backend=tap,ifname=IF"
+	       "[,mode=server|client][,queues=N] [--port ...]\n"
+	       "              [--log-level debug|info|warn|error] [--control PATH] [--ready-fd N]\n"
+	       "              [--help] [--version]\n"
+	       "\n"
+	       "A vhost-user virtio-net back-end. Each --port is one vhost-user socket whose "
+	       "guest\n"
+	       "NIC is backed by a host network device.\n"
+	       "  name=NAME      port name: letters, digits, '-', '_', '.' (at most %d)\n"
+	       "  socket=PATH    vhost-user unix socket\n"
+	       "  mode=server    listen on PATH for the front-end (default)\n"
+	       "  mode=client    connect to a front-end listening on PATH; reconnect on loss\n"
+	       "  backend=tap    a tap device with virtio-net headers\n"
+	       "  ifname=IF      tap name; created, or attached if it already exists\n"
+	       "  queues=N       queue pairs, 1..%d (default 1)\n"
+	       "  --control PATH answer \"stats\" on a unix socket (see vhostctl)\n"
+	       "  --ready-fd N   write READY=1 to fd N once every port is set up\n"
+	       "Signals: SIGTERM/SIGINT exit, SIGUSR1 logs every port's counters.\n",
+	       PORT_NAME_MAX - 1, VU_MAX_QUEUE_PAIRS);
+}
+
+/* True if s is a non-empty name of [A-Za-z0-9_.-] shorter than max. */
+static bool valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* Parses a decimal unsigned in [min, max]. */
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int cli_parse_port(const char *spec, struct port_config *ret)
+{
+	_cleanup_free_ char *copy = strdup(spec);
+	struct port_config c = { .queues = 1, .backend = PORT_BACKEND_TAP };
+	bool have_backend = false;
+	char *save = NULL;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+
+		if (!val) {
+			fprintf(stderr, "vhostd: --port: '%s' is not key=value\n", kv);
+			return -EINVAL;
+		}
+		*val++ = '\0';
+		if (strcmp(kv, "name") == 0) {
+			if (!valid_name(val, sizeof(c.name))) {
+				fprintf(stderr, "vhostd: --port: invalid name '%s'\n", val);
+				return -EINVAL;
+			}
+			strcpy(c.name, val);
+		} else if (strcmp(kv, "socket") == 0) {
+			if (!*val || strlen(val) >= sizeof(c.socket)) {
+				fprintf(stderr,
+					"vhostd: --port: socket path empty or longer than %zu\n",
+					sizeof(c.socket) - 1);
+				return -EINVAL;
+			}
+			strcpy(c.socket, val);
+		} else if (strcmp(kv, "backend") == 0) {
+			if (strcmp(val, "tap") != 0) {
+				fprintf(stderr,
+					"vhostd: --port: unknown backend '%s' (known: tap)\n", val);
+				return -EINVAL;
+			}
+			have_backend = true;
+		} else if (strcmp(kv, "ifname") == 0) {
+			if (!valid_name(val, sizeof(c.ifname))) {
+				fprintf(stderr, "vhostd: --port: invalid ifname '%s'\n", val);
+				return -EINVAL;
+			}
+			strcpy(c.ifname, val);
+		} else if (strcmp(kv, "mode") == 0) {
+			if (strcmp(val, "server") == 0)
+				c.client = false;
+			else if (strcmp(val, "client") == 0)
+				c.client = true;
+			else {
+				fprintf(stderr, "vhostd: --port: mode must be server or client\n");
+				return -EINVAL;
+			}
+		} else if (strcmp(kv, "queues") == 0) {
+			if (parse_uint(val, 1, VU_MAX_QUEUE_PAIRS, &c.queues) < 0) {
+				fprintf(stderr, "vhostd: --port: queues must be 1..%d\n",
+					VU_MAX_QUEUE_PAIRS);
+				return -EINVAL;
+			}
+		} else {
+			fprintf(stderr, "vhostd: --port: unknown key '%s'\n", kv);
+			return -EINVAL;
+		}
+	}
+	if (!c.name[0] || !c.socket[0] || !have_backend || !c.ifname[0]) {
+		fprintf(stderr, "vhostd: --port needs name=, socket=, backend= and ifname=\n");
+		return -EINVAL;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* Refuses two ports sharing a name, socket or interface. */
+static int check_unique(const struct cli *c)
+{
+	for (unsigned i = 0; i < c->nports; i++)
+		for (unsigned j = 0; j < i; j++) {
+			const struct port_config *a = &c->ports[i], *b = &c->ports[j];
+			const char *what = strcmp(a->name, b->name) == 0       ? "name"
+					   : strcmp(a->socket, b->socket) == 0 ? "socket"
+					   : strcmp(a->ifname, b->ifname) == 0 ? "ifname"
+									       : NULL;
+			if (what) {
+				fprintf(stderr, "vhostd: ports %s and %s share a %s\n", b->name,
+					a->name, what);
+				return -EINVAL;
+			}
+		}
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct cli *ret)
+{
+	static const struct option opts[] = {
+		{ "port", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	struct cli c = { .level = LOG_LVL_INFO, .ready_fd = -1 };
+	unsigned fd;
+	int o;
+
+	optind = 1;
+	opterr = 1;
+	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'p':
+			if (c.nports == CLI_MAX_PORTS) {
+				fprintf(stderr, "vhostd: at most %d ports\n", CLI_MAX_PORTS);
+				return -EINVAL;
+			}
+			if (cli_parse_port(optarg, &c.ports[c.nports]) < 0)
+				return -EINVAL;
+			c.nports++;
+			break;
+		case 'l':
+			if (log_parse_level(optarg, &c.level) < 0) {
+				fprintf(stderr,
+					"vhostd: --log-level: debug, info, warn or error\n");
+				return -EINVAL;
+			}
+			break;
+		case 'c':
+			if (!*optarg ||
+			    strlen(optarg) >= sizeof(((struct port_config *)0)->socket)) {
+				fprintf(stderr, "vhostd: --control: path empty or too long\n");
+				return -EINVAL;
+			}
+			c.control = optarg;
+			break;
+		case 'r':
+			if (parse_uint(optarg, 3, INT_MAX, &fd) < 0) {
+				fprintf(stderr,
+					"vhostd: --ready-fd: a file descriptor number >= 3\n");
+				return -EINVAL;
+			}
+			c.ready_fd = (int)fd;
+			break;
+		case 'h':
+			c.help = true;
+			break;
+		case 'V':
+			c.version = true;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vhostd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!c.help && !c.version && c.nports == 0) {
+		fprintf(stderr, "vhostd: no --port given (see --help)\n");
+		return -EINVAL;
+	}
+	if (check_unique(&c) < 0)
+		return -EINVAL;
+	*ret = c;
+	return 0;
+}

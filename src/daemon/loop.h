@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The event loop: epoll plus a list of deferred work. Event sources are `struct ev` embedded in
+ * long-lived objects; the loop never owns fds. Work that used up its budget defers itself and runs
+ * again after the next (non-blocking) poll, so pending fds are never starved.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+struct ev;
+
+/* Callback; events is an epoll mask, or EV_DEFERRED for deferred work. */
+typedef void (*ev_fn)(struct ev *ev, uint32_t events);
+
+#define EV_DEFERRED (1u << 31)
+
+struct ev {
+	int fd;		 /* registered fd, or -1 */
+	uint32_t events; /* registered epoll mask */
+	ev_fn fn;
+	bool deferred;
+	struct ev *next_deferred;
+};
+
+/* Creates a loop. Returns 0 or a negative errno. */
+int loop_new(struct loop **ret);
+/* Frees the loop; registered fds are not closed. NULL is fine. */
+void loop_free(struct loop *l);
+
+/* Initialises ev with a callback and no fd (for deferred-only work or later loop_add). */
+void ev_init(struct ev *ev, ev_fn fn);
+
+/* Registers fd with events on ev. Returns 0 or a negative errno. */
+int loop_add(struct loop *l, struct ev *ev, int fd, uint32_t events);
+/* Changes the registered mask. Returns 0 or a negative errno. */
+int loop_mod(struct loop *l, struct ev *ev, uint32_t events);
+/* Unregisters ev's fd (which must still be open) and sets ev->fd to -1. */
+void loop_del(struct loop *l, struct ev *ev);
+/* Runs ev->fn(ev, EV_DEFERRED) after the next poll. Idempotent until it runs. */
+void loop_defer(struct loop *l, struct ev *ev);
+
+/* Waits for events (not at all when work is deferred) and runs callbacks. 0 or -errno. */
+int loop_run_once(struct loop *l);

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* A port: one vhost-user socket, the device behind it, and its back-end. */
+#pragma once
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/un.h>
+
+struct loop;
+struct port;
+
+enum port_backend { PORT_BACKEND_TAP };
+
+#define PORT_NAME_MAX 32
+
+struct port_config {
+	char name[PORT_NAME_MAX];
+	char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool client; /* connect to a listening front-end instead of listening */
+	unsigned queues;
+	enum port_backend backend;
+	char ifname[IFNAMSIZ];
+};
+
+/*
+ * Creates the back-end, then listens on (or starts connecting to) the socket. Returns 0 with
+ * *ret set, or a negative errno after logging why.
+ */
+int port_new(struct loop *l, const struct port_config *cfg, struct port **ret);
+
+/* Disconnects, removes the socket we created, destroys the back-end. NULL is fine. */
+void port_free(struct port *p);
+
+/* Writes the port's one-line status and counters (with '\n') into buf; returns its length. */
+size_t port_format_stats(const struct port *p, char *buf, size_t len);
+
+/* The port's name. */
+const char *port_name(const struct port *p);

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * virtio-net device model.
+ *
+ * Transmit: each chain is one frame, readable only: header, then data, in any layout. The header
+ * is copied out once, validated against what was negotiated, and the frame goes to the back-end
+ * with our copy of the header in front of the guest's own data buffers (no payload copy).
+ *
+ * Receive: the back-end reads straight into guest buffers. With MRG_RXBUF we gather chains until
+ * they can hold the largest frame the back-end may produce, read one frame, hand back the chains
+ * it filled and return the rest to the ring; num_buffers is written by us, never trusted.
+ */
+#include "net/vnet.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "net/virtio_net.h"
+#include "util/cleanup.h"
+#include "util/iov.h"
+#include "util/log.h"
+#include "vhost/dev.h"
+
+/* Work caps per call so one queue cannot starve the others. */
+enum {
+	VNET_TX_BUDGET = 256,
+	VNET_RX_BUDGET = 256,
+	VNET_RX_MAX_CHAINS = 1024,
+	VNET_MIN_FRAME = 14,		 /* an Ethernet header */
+	VNET_MAX_FRAME = 65535 + 14 + 4, /* largest GSO frame: IP length limit + Ethernet + VLAN */
+};
+
+struct vnet {
+	struct vu_dev *dev;
+	struct backend *be;
+	uint64_t features;
+	unsigned hdr_len;
+	bool mrg;
+	struct vnet_stats st;
+	struct ratelimit rl;
+	struct iovec iov[VIRTQ_MAX_IOV];
+	struct iovec out[VIRTQ_MAX_IOV + 1];
+	struct virtq_chain chains[VNET_RX_MAX_CHAINS];
+};
+
+uint64_t vnet_offered_features(unsigned queue_pairs)
+{
+	uint64_t f = VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+		     VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+		     VNET_BIT(VIRTIO_NET_F_GUEST_ECN) | VNET_BIT(VIRTIO_NET_F_GUEST_UFO) |
+		     VNET_BIT(VIRTIO_NET_F_HOST_TSO4) | VNET_BIT(VIRTIO_NET_F_HOST_TSO6) |
+		     VNET_BIT(VIRTIO_NET_F_HOST_ECN) | VNET_BIT(VIRTIO_NET_F_HOST_UFO) |
+		     VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_STATUS) |
+		     VNET_BIT(VIRTIO_NET_F_ANY_LAYOUT) | VNET_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+		     VNET_BIT(VIRTIO_RING_F_EVENT_IDX) | VNET_BIT(VIRTIO_F_VERSION_1);
+
+	if (queue_pairs > 1)
+		f |= VNET_BIT(VIRTIO_NET_F_MQ);
+	return f;
+}
+
+struct vnet *vnet_new(struct vu_dev *dev, struct backend *be)
+{
+	struct vnet *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->dev = dev;
+	n->be = be;
+	n->hdr_len = 10;
+	n->rl = (struct ratelimit)RATELIMIT_INIT;
+	return n;
+}
+
+void vnet_free(struct vnet *n)
+{
+	free(n);
+}
+
+const struct vnet_stats *vnet_stats(const struct vnet *n)
+{
+	return &n->st;
+}
+
+int vnet_set_features(struct vnet *n, uint64_t features)
+{
+	bool modern = features & VNET_BIT(VIRTIO_F_VERSION_1);
+	bool mrg = features & VNET_BIT(VIRTIO_NET_F_MRG_RXBUF);
+	unsigned hdr_len = (modern || mrg) ? 12 : 10;
+	int r;
+
+	r = n->be->ops->configure(n->be, features, hdr_len);
+	if (r < 0)
+		return r;
+	n->features = features;
+	n->hdr_len = hdr_len;
+	n->mrg = mrg;
+	return 0;
+}
+
+/* True if feature bit b was negotiated. */
+static bool has(const struct vnet *n, unsigned b)
+{
+	return n->features & VNET_BIT(b);
+}
+
+/*
+ * Checks a transmit header (our copy) against the frame and the negotiated offloads, so the
+ * guest cannot make the kernel do work it never agreed to. Returns NULL or the reason.
+ */
+static const char *tx_hdr_invalid(const struct vnet *n, const struct virtio_net_hdr *h,
+				  size_t frame_len)
+{
+	uint8_t gso = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
+
+	if (frame_len < VNET_MIN_FRAME || frame_len > VNET_MAX_FRAME)
+		return "frame length out of range";
+	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		return "unknown header flags";
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if (!has(n, VIRTIO_NET_F_CSUM))
+			return "checksum offload not negotiated";
+		/* The checksum field must lie inside the frame. */
+		if ((size_t)le16toh(h->csum_start) + le16toh(h->csum_offset) + 2 > frame_len)
+			return "checksum position outside the frame";
+	}
+	if (h->gso_type == VIRTIO_NET_HDR_GSO_NONE)
+		return NULL;
+	if ((h->gso_type & VIRTIO_NET_HDR_GSO_ECN) && !has(n, VIRTIO_NET_F_HOST_ECN))
+		return "ECN segmentation not negotiated";
+	switch (gso) {
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		if (!has(n, VIRTIO_NET_F_HOST_TSO4))
+			return "TSO4 not negotiated";
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		if (!has(n, VIRTIO_NET_F_HOST_TSO6))
+			return "TSO6 not negotiated";
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP:
+		if (!has(n, VIRTIO_NET_F_HOST_UFO))
+			return "UFO not negotiated";
+		break;
+	default:
+		return "unknown segmentation type";
+	}
+	if (h->gso_size == 0)
+		return "segmentation with size 0";
+	if (le16toh(h->hdr_len) > frame_len)
+		return "header length beyond the frame";
+	return NULL;
+}
+
+/* Sends one transmit chain. Returns 0 (sent or counted as dropped/error) or -EAGAIN. */
+static int tx_one(struct vnet *n, unsigned q, const struct virtq_chain *ch)
+{
+	struct virtio_net_hdr h = { 0 };
+	const char *why;
+	size_t frame_len;
+	ssize_t s;
+	int k;
+
+	if (ch->out_len < n->hdr_len) {
+		n->st.tx_errors++;
+		log_rl(&n->rl, LOG_LVL_WARN, "%s: tx frame shorter than its header", n->dev->name);
+		return 0;
+	}
+	iov_to_buf(n->iov, ch->out_iov, 0, &h, n->hdr_len);
+	frame_len = ch->out_len - n->hdr_len;
+	why = tx_hdr_invalid(n, &h, frame_len);
+	if (why) {
+		n->st.tx_errors++;
+		log_rl(&n->rl, LOG_LVL_WARN, "%s: tx frame dropped: %s", n->dev->name, why);
+		return 0;
+	}
+	h.num_buffers = 0;
+	n->out[0].iov_base = &h;
+	n->out[0].iov_len = n->hdr_len;
+	k = iov_tail(n->iov, ch->out_iov, n->hdr_len, n->out + 1, VIRTQ_MAX_IOV);
+	if (k < 0) {
+		n->st.tx_errors++;
+		return 0;
+	}
+	s = n->be->ops->send(n->be, q, n->out, (unsigned)k + 1);
+	if (s == -EAGAIN)
+		return -EAGAIN;
+	if (s < 0) {
+		n->st.tx_dropped++;
+		log_rl(&n->rl, LOG_LVL_WARN, "%s: back-end refused a tx frame: %s", n->dev->name,
+		       strerror((int)-s));
+		return 0;
+	}
+	n->st.tx_packets++;
+	n->st.tx_bytes += frame_len;
+	return 0;
+}
+
+enum vnet_result vnet_tx(struct vnet *n, unsigned q)
+{
+	struct vu_ring *ring = &n->dev->ring[2 * q + 1];
+	struct virtq *vq = &ring->vq;
+	enum vnet_result res = VNET_MORE;
+	struct virtq_chain ch;
+	unsigned done = 0;
+
+	if (!ring->started || !virtq_ready(vq))
+		return VNET_IDLE;
+	virtq_disable_notify(vq);
+	while (done < VNET_TX_BUDGET) {
+		int r = virtq_pop(vq, n->iov, VIRTQ_MAX_IOV, &ch);
+
+		if (r == 0) {
+			if (virtq_enable_notify(vq)) {
+				virtq_disable_notify(vq);
+				continue;
+			}
+			res = VNET_IDLE;
+			break;
+		}
+		if (r == -ENOBUFS)
+			virtq_fault(vq, "transmit chain needs more than %u segments",
+				    VIRTQ_MAX_IOV);
+		if (r < 0) {
+			res = VNET_IDLE;
+			break;
+		}
+		if (ch.in_iov) {
+			virtq_fault(vq, "writable descriptor in a transmit chain");
+			res = VNET_IDLE;
+			break;
+		}
+		done++;
+		if (!ring->enabled) {
+			/* A started but disabled ring is drained without side effects. */
+			n->st.tx_dropped++;
+		} else if (tx_one(n, q, &ch) == -EAGAIN) {
+			virtq_unpop(vq, 1);
+			res = VNET_WAIT_BACKEND;
+			break;
+		}
+		virtq_push(vq, ch.head, 0);
+	}
+	virtq_flush_notify(vq);
+	return res;
+}
+
+/* Writes num_buffers into the header of a received frame held in iov. */
+static void rx_set_num_buffers(struct vnet *n, unsigned niov, uint16_t count)
+{
+	uint16_t v = htole16(count);
+
+	iov_from_buf(n->iov, niov, offsetof(struct virtio_net_hdr, num_buffers), &v, sizeof(v));
+}
+
+enum vnet_result vnet_rx(struct vnet *n, unsigned q)
+{
+	struct virtq *vq = &n->dev->ring[2 * q].vq;
+	size_t need = n->hdr_len + n->be->ops->max_frame(n->be);
+	enum vnet_result res = VNET_MORE;
+
+	if (!vu_ring_live(n->dev, 2 * q))
+		return VNET_IDLE;
+	for (unsigned pk = 0; pk < VNET_RX_BUDGET; pk++) {
+		unsigned niov = 0, nch = 0, used = 0;
+		size_t cap = 0, rem;
+		bool full = false;
+		ssize_t len;
+
+		do {
+			struct virtq_chain ch;
+			int r = virtq_pop(vq, n->iov + niov, VIRTQ_MAX_IOV - niov, &ch);
+
+			if (r == 0)
+				break;
+			if (r == -ENOBUFS && niov > 0) {
+				full = true;
+				break;
+			}
+			if (r == -ENOBUFS)
+				virtq_fault(vq, "receive chain needs more than %u segments",
+					    VIRTQ_MAX_IOV);
+			else if (r > 0 && ch.out_iov)
+				virtq_fault(vq, "readable descriptor in a receive chain");
+			if (vq->broken) {
+				virtq_flush_notify(vq);
+				return VNET_IDLE;
+			}
+			n->chains[nch++] = ch;
+			niov += ch.in_iov;
+			cap += ch.in_len;
+		} while (n->mrg && cap <= need && nch < VNET_RX_MAX_CHAINS && nch < vq->num);
+		full = full || nch == VNET_RX_MAX_CHAINS || nch == vq->num;
+
+		/* Not enough room for the largest frame yet: wait for the guest to post more. */
+		if (nch == 0 || (n->mrg && cap <= need && !full)) {
+			virtq_unpop(vq, (uint16_t)nch);
+			if (virtq_enable_notify(vq))
+				continue;
+			res = VNET_WAIT_GUEST;
+			break;
+		}
+		len = n->be->ops->recv(n->be, q, n->iov, niov);
+		if (len < 0) {
+			virtq_unpop(vq, (uint16_t)nch);
+			if (len != -EAGAIN)
+				log_rl(&n->rl, LOG_LVL_WARN, "%s: back-end receive failed: %s",
+				       n->dev->name, strerror((int)-len));
+			res = VNET_IDLE;
+			break;
+		}
+		/* A frame that filled every byte may have been cut short by the device. */
+		if ((size_t)len >= cap || (size_t)len < n->hdr_len) {
+			virtq_unpop(vq, (uint16_t)nch);
+			n->st.rx_dropped++;
+			log_rl(&n->rl, LOG_LVL_WARN, "%s: rx frame of %zd bytes does not fit %zu",
+			       n->dev->name, len, cap);
+			continue;
+		}
+		for (rem = (size_t)len; rem > 0; used++) {
+			size_t l = MIN(rem, (size_t)n->chains[used].in_len);
+
+			virtq_push(vq, n->chains[used].head, (uint32_t)l);
+			rem -= l;
+		}
+		virtq_unpop(vq, (uint16_t)(nch - used));
+		if (n->hdr_len == sizeof(struct virtio_net_hdr))
+			rx_set_num_buffers(n, niov, n->mrg ? (uint16_t)used : 1);
+		n->st.rx_packets++;
+		n->st.rx_bytes += (size_t)len - n->hdr_len;
+	}
+	virtq_flush_notify(vq);
+	return res;
+}

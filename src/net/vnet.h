@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The virtio-net device model: moves frames between a vhost-user device's rings and a back-end.
+ * Queue pair q uses ring 2q (guest receive) and ring 2q+1 (guest transmit), back-end queue q.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vu_dev;
+struct backend;
+
+/* Per-port counters. tx: frames the guest sent; rx: frames the guest received. */
+struct vnet_stats {
+	uint64_t tx_packets, tx_bytes, tx_dropped, tx_errors;
+	uint64_t rx_packets, rx_bytes, rx_dropped;
+};
+
+/* Outcome of one pass over a queue. */
+enum vnet_result {
+	VNET_IDLE,	  /* nothing left to do: wait for the next event */
+	VNET_MORE,	  /* budget used up with work left: run again soon */
+	VNET_WAIT_GUEST,  /* rx: no guest buffers; wait for a kick (notifications are on) */
+	VNET_WAIT_BACKEND /* tx: back-end full; wait until it is writable */
+};
+
+struct vnet;
+
+/* Virtio-net features this device model offers for `queue_pairs` queue pairs. */
+uint64_t vnet_offered_features(unsigned queue_pairs);
+
+/* Creates the device model for dev and be (neither owned). Returns NULL on allocation failure. */
+struct vnet *vnet_new(struct vu_dev *dev, struct backend *be);
+void vnet_free(struct vnet *n);
+
+/* Applies negotiated features: header length, offload checks, back-end configuration. */
+int vnet_set_features(struct vnet *n, uint64_t features);
+
+/* Moves guest transmissions of queue pair q to the back-end, at most a budget's worth. */
+enum vnet_result vnet_tx(struct vnet *n, unsigned q);
+
+/* Moves back-end frames of queue pair q into guest buffers, at most a budget's worth. */
+enum vnet_result vnet_rx(struct vnet *n, unsigned q);
+
+/* Counters since the device model was created. */
+const struct vnet_stats *vnet_stats(const struct vnet *n);

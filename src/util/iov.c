@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "util/iov.h"
+
+#include <string.h>
+
+size_t iov_size(const struct iovec *iov, unsigned n)
+{
+	size_t total = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		memcpy((char *)dst + done, (char *)iov[i].iov_base + off, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		memcpy((char *)iov[i].iov_base + off, (const char *)src + done, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+int iov_tail(const struct iovec *iov, unsigned n, size_t skip, struct iovec *out, unsigned max)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		if (k >= max)
+			return -1;
+		out[k].iov_base = (char *)iov[i].iov_base + skip;
+		out[k].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+		k++;
+	}
+	return (int)k;
+}

@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vhost-user device: message table and handlers.
+ *
+ * Security model: the front-end is untrusted. No received field is assumed sensible. The table
+ * below states, per request, its payload size range, its fd count range and whether it names a
+ * ring; vu_dev_dispatch() enforces all of it before a handler runs, so handlers index rings and
+ * read payload fields without re-checking. Every fd that arrives is either kept by a handler
+ * (which sets its slot to -1) or closed by the dispatcher, on success and on every rejection.
+ */
+#include "vhost/dev.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+
+/* What a message's payload says about rings, checked centrally. */
+enum vu_ring_arg {
+	RING_NONE,
+	RING_STATE, /* u32 ring index at offset 0 (vring state, vring address) */
+	RING_FILE,  /* u64: index in bits 0-7, NOFD flag in bit 8, fd count must match the flag */
+};
+
+struct vu_msg_spec {
+	const char *name;
+	int (*handler)(struct vu_dev *dev, struct vu_msg *msg);
+	uint16_t size_min, size_max;
+	uint8_t fds_min, fds_max;
+	enum vu_ring_arg ring;
+	bool replies; /* the handler sends a reply of its own; no REPLY_ACK */
+};
+
+/* Sends a reply payload for msg. */
+static int reply(struct vu_dev *dev, struct vu_msg *msg, const void *payload, uint32_t size)
+{
+	return vu_send_reply(dev->fd, &msg->hdr, payload, size);
+}
+
+/* Sends a u64 reply for msg. */
+static int reply_u64(struct vu_dev *dev, struct vu_msg *msg, uint64_t v)
+{
+	return reply(dev, msg, &v, sizeof(v));
+}
+
+/* Takes fd slot i out of msg; the caller now owns it. */
+static int take_msg_fd(struct vu_msg *msg, unsigned i)
+{
+	int fd = msg->fds[i];
+
+	msg->fds[i] = -1;
+	return fd;
+}
+
+/* Calls the device model's hook for a ring whose state changed. */
+static void ring_changed(struct vu_dev *dev, unsigned idx)
+{
+	if (dev->ops && dev->ops->ring_changed)
+		dev->ops->ring_changed(dev->opaque, idx);
+}
+
+/* Stops ring idx (no more traffic, kick fd closed, pointers dropped); indices are kept. */
+static void ring_stop(struct vu_dev *dev, unsigned idx)
+{
+	struct vu_ring *ring = &dev->ring[idx];
+	bool was = ring->started;
+	int old_kick = ring->kick_fd;
+
+	ring->started = false;
+	ring->kick_fd = -1;
+	/* The hook unregisters the old kick fd from epoll, so it must still be open then. */
+	if (was)
+		ring_changed(dev, idx);
+	safe_close(old_kick);
+	virtq_unmap(&ring->vq);
+}
+
+/* Returns ring idx to its freshly-connected state, closing every fd it holds. */
+static void ring_reset(struct vu_dev *dev, unsigned idx)
+{
+	struct vu_ring *ring = &dev->ring[idx];
+	void *scratch = ring->vq.indirect_buf;
+	uint64_t faults = ring->vq.faults; /* counters outlive connections */
+
+	ring_stop(dev, idx);
+	safe_close(ring->vq.call_fd);
+	safe_close(ring->vq.err_fd);
+	virtq_init(&ring->vq, ring->name);
+	ring->vq.indirect_buf = scratch;
+	ring->vq.faults = faults;
+	ring->vq.mem = dev->mem;
+	ring->enabled = false;
+	ring->num_set = false;
+	ring->addr_set = false;
+	ring->base = 0;
+}
+
+/* Forgets everything negotiated on the connection, keeping the connection itself. */
+static void dev_reset(struct vu_dev *dev)
+{
+	for (unsigned i = 0; i < dev->nvrings; i++)
+		ring_reset(dev, i);
+	vmem_clear(dev->mem);
+	dev->features = 0;
+	dev->proto = 0;
+	dev->status = 0;
+}
+
+static int h_get_features(struct vu_dev *dev, struct vu_msg *msg)
+{
+	return reply_u64(dev, msg, dev->offered);
+}
+
+static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
+{
+	uint64_t f = msg->p.u64;
+	int r;
+
+	if (f & ~dev->offered) {
+		log_warn("%s: SET_FEATURES 0x%" PRIx64 " has bits never offered (0x%" PRIx64 ")",
+			 dev->name, f, f & ~dev->offered);
+		return -EINVAL;
+	}
+	if (dev->ops && dev->ops->features_changed) {
+		r = dev->ops->features_changed(dev->opaque, f);
+		if (r < 0)
+			return r;
+	}
+	dev->features = f;
+	for (unsigned i = 0; i < dev->nvrings; i++) {
+		dev->ring[i].vq.features = f;
+		if (virtq_remap(&dev->ring[i].vq) < 0 && dev->ring[i].started)
+			ring_stop(dev, i);
+	}
+	log_info("%s: features 0x%" PRIx64, dev->name, f);
+	return 0;
+}
+
+static int h_set_owner(struct vu_dev *dev, struct vu_msg *msg)
+{
+	return 0;
+}
+
+static int h_reset_owner(struct vu_dev *dev, struct vu_msg *msg)
+{
+	dev_reset(dev);
+	return 0;
+}
+
+/* Re-translates every ring after the memory table changed; rings that lost memory stop. */
+static void rings_remap(struct vu_dev *dev)
+{
+	for (unsigned i = 0; i < dev->nvrings; i++) {
+		struct vu_ring *ring = &dev->ring[i];
+
+		ring->vq.mem = dev->mem;
+		if (ring->started && virtq_remap(&ring->vq) < 0) {
+			log_warn("%s: ring %u no longer in guest memory, stopping it", dev->name,
+				 i);
+			ring_stop(dev, i);
+		}
+	}
+}
+
+/* Maps region r from fd into m, logging why it is refused. */
+static int add_region(struct vu_dev *dev, struct vmem *m, const struct vu_region *r, int fd)
+{
+	int ret = vmem_add_fd(m, r->gpa, r->size, r->uva, r->mmap_offset, fd);
+
+	if (ret < 0)
+		log_warn("%s: memory region gpa 0x%" PRIx64 " size 0x%" PRIx64 " uva 0x%" PRIx64
+			 " offset 0x%" PRIx64 " refused: %s",
+			 dev->name, r->gpa, r->size, r->uva, r->mmap_offset, strerror(-ret));
+	return ret;
+}
+
+static int h_set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
+{
+	const struct vu_mem_table *t = &msg->p.mem;
+	struct vmem *m, *old;
+	uint32_t n = t->nregions;
+
+	if (n == 0 || n > VU_MEM_TABLE_REGIONS ||
+	    msg->hdr.size < 8 + n * sizeof(struct vu_region) || msg->nfds != n) {
+		log_warn("%s: SET_MEM_TABLE with %u regions, %u bytes, %u fds", dev->name, n,
+			 msg->hdr.size, msg->nfds);
+		return -EINVAL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		int r = add_region(dev, m, &t->regions[i], msg->fds[i]);
+		if (r < 0) {
+			vmem_clear(m);
+			free(m);
+			return r;
+		}
+	}
+	/* The mappings now hold the memory; the fds are not needed (dispatcher closes them). */
+	old = dev->mem;
+	dev->mem = m;
+	rings_remap(dev);
+	vmem_clear(old);
+	free(old);
+	log_info("%s: memory table with %u regions", dev->name, n);
+	return 0;
+}
+
+static int h_add_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
+{
+	int r = add_region(dev, dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
+
+	if (r < 0)
+		return r;
+	rings_remap(dev);
+	return 0;
+}
+
+static int h_rem_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
+{
+	const struct vu_region *r = &msg->p.mem_reg.region;
+	int ret = vmem_remove(dev->mem, r->gpa, r->size, r->uva);
+
+	if (ret < 0) {
+		log_warn("%s: REM_MEM_REG of unknown region gpa 0x%" PRIx64, dev->name, r->gpa);
+		return ret;
+	}
+	rings_remap(dev);
+	return 0;
+}
+
+static int h_get_max_mem_slots(struct vu_dev *dev, struct vu_msg *msg)
+{
+	return reply_u64(dev, msg, VMEM_MAX_REGIONS);
+}
+
+static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
+{
+	struct vu_ring *ring = &dev->ring[msg->p.state.index];
+	uint32_t num = msg->p.state.num;
+
+	if (ring->started)
+		return -EBUSY;
+	if (num == 0 || num > VIRTQ_MAX_SIZE || (num & (num - 1))) {
+		log_warn("%s: ring size %u is not a power of two up to %u", dev->name, num,
+			 VIRTQ_MAX_SIZE);
+		return -EINVAL;
+	}
+	ring->vq.num = num;
+	ring->num_set = true;
+	return 0;
+}
+
+static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
+{
+	const struct vu_vring_addr *a = &msg->p.addr;
+	struct vu_ring *ring = &dev->ring[a->index];
+	struct virtq saved = ring->vq;
+
+	ring->vq.desc_uva = a->desc;
+	ring->vq.avail_uva = a->avail;
+	ring->vq.used_uva = a->used;
+	if (ring->started && virtq_remap(&ring->vq) < 0) {
+		ring->vq = saved;
+		return -EFAULT;
+	}
+	ring->addr_set = true;
+	return 0;
+}
+
+static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
+{
+	struct vu_ring *ring = &dev->ring[msg->p.state.index];
+
+	if (ring->started)
+		return -EBUSY;
+	if (msg->p.state.num > UINT16_MAX)
+		return -EINVAL;
+	ring->base = (uint16_t)msg->p.state.num;
+	return 0;
+}
+
+static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
+{
+	unsigned idx = msg->p.state.index;
+	struct vu_ring *ring = &dev->ring[idx];
+	struct vu_vring_state st = { .index = idx };
+
+	if (ring->vq.desc)
+		ring->base = ring->vq.last_avail;
+	ring_stop(dev, idx);
+	st.num = ring->base;
+	return reply(dev, msg, &st, sizeof(st));
+}
+
+static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
+{
+	unsigned idx = msg->p.u64 & VU_VRING_IDX_MASK;
+	struct vu_ring *ring = &dev->ring[idx];
+	int old_kick, r;
+
+	if (!ring->started) {
+		if (!ring->num_set || !ring->addr_set) {
+			log_warn("%s: ring %u kicked before its size and addresses", dev->name,
+				 idx);
+			return -EINVAL;
+		}
+		ring->vq.mem = dev->mem;
+		ring->vq.features = dev->features;
+		r = virtq_map(&ring->vq, ring->base);
+		if (r < 0) {
+			log_warn("%s: ring %u addresses not usable: %s", dev->name, idx,
+				 strerror(-r));
+			return r;
+		}
+		ring->started = true;
+		/* Without PROTOCOL_FEATURES a ring is enabled the moment it starts. */
+		if (!(dev->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
+			ring->enabled = true;
+	}
+	old_kick = ring->kick_fd;
+	ring->kick_fd = msg->nfds ? take_msg_fd(msg, 0) : -1;
+	log_debug("%s: ring %u started (kick fd %d, enabled %d)", dev->name, idx, ring->kick_fd,
+		  ring->enabled);
+	ring_changed(dev, idx);
+	safe_close(old_kick); /* after the hook moved epoll off it */
+	return 0;
+}
+
+static int h_set_vring_call(struct vu_dev *dev, struct vu_msg *msg)
+{
+	struct vu_ring *ring = &dev->ring[msg->p.u64 & VU_VRING_IDX_MASK];
+
+	ring->vq.call_fd = safe_close(ring->vq.call_fd);
+	if (msg->nfds)
+		ring->vq.call_fd = take_msg_fd(msg, 0);
+	return 0;
+}
+
+static int h_set_vring_err(struct vu_dev *dev, struct vu_msg *msg)
+{
+	struct vu_ring *ring = &dev->ring[msg->p.u64 & VU_VRING_IDX_MASK];
+
+	ring->vq.err_fd = safe_close(ring->vq.err_fd);
+	if (msg->nfds)
+		ring->vq.err_fd = take_msg_fd(msg, 0);
+	return 0;
+}
+
+static int h_get_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
+{
+	return reply_u64(dev, msg, dev->offered_proto);
+}
+
+static int h_set_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
+{
+	if (msg->p.u64 & ~dev->offered_proto) {
+		log_warn("%s: protocol features 0x%" PRIx64 " were never offered", dev->name,
+			 msg->p.u64 & ~dev->offered_proto);
+		return -EINVAL;
+	}
+	dev->proto = msg->p.u64;
+	return 0;
+}
+
+static int h_get_queue_num(struct vu_dev *dev, struct vu_msg *msg)
+{
+	return reply_u64(dev, msg, dev->nvrings / 2);
+}
+
+static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
+{
+	unsigned idx = msg->p.state.index;
+
+	if (msg->p.state.num > 1)
+		return -EINVAL;
+	dev->ring[idx].enabled = msg->p.state.num;
+	log_debug("%s: ring %u %s", dev->name, idx, msg->p.state.num ? "enabled" : "disabled");
+	ring_changed(dev, idx);
+	return 0;
+}
+
+static int h_set_status(struct vu_dev *dev, struct vu_msg *msg)
+{
+	if (msg->p.u64 > UINT8_MAX)
+		return -EINVAL;
+	dev->status = (uint8_t)msg->p.u64;
+	return 0;
+}
+
+static int h_get_status(struct vu_dev *dev, struct vu_msg *msg)
+{
+	return reply_u64(dev, msg, dev->status);
+}
+
+#define U64   sizeof(uint64_t)
+#define STATE sizeof(struct vu_vring_state)
+#define MSG(req, h, smin, smax, fmin, fmax, ring_arg, rep)                                         \
+	[req] = { #req, h, smin, smax, fmin, fmax, ring_arg, rep }
+
+/* Every request we accept. A request absent from this table is refused. */
+static const struct vu_msg_spec msg_table[VU_REQUEST_MAX] = {
+	MSG(VU_GET_FEATURES, h_get_features, 0, 0, 0, 0, RING_NONE, true),
+	MSG(VU_SET_FEATURES, h_set_features, U64, U64, 0, 0, RING_NONE, false),
+	MSG(VU_SET_OWNER, h_set_owner, 0, 0, 0, 0, RING_NONE, false),
+	MSG(VU_RESET_OWNER, h_reset_owner, 0, 0, 0, 0, RING_NONE, false),
+	MSG(VU_SET_MEM_TABLE, h_set_mem_table, 8 + sizeof(struct vu_region),
+	    sizeof(struct vu_mem_table), 1, VU_MEM_TABLE_REGIONS, RING_NONE, false),
+	MSG(VU_SET_VRING_NUM, h_set_vring_num, STATE, STATE, 0, 0, RING_STATE, false),
+	MSG(VU_SET_VRING_ADDR, h_set_vring_addr, sizeof(struct vu_vring_addr),
+	    sizeof(struct vu_vring_addr), 0, 0, RING_STATE, false),
+	MSG(VU_SET_VRING_BASE, h_set_vring_base, STATE, STATE, 0, 0, RING_STATE, false),
+	MSG(VU_GET_VRING_BASE, h_get_vring_base, STATE, STATE, 0, 0, RING_STATE, true),
+	MSG(VU_SET_VRING_KICK, h_set_vring_kick, U64, U64, 0, 1, RING_FILE, false),
+	MSG(VU_SET_VRING_CALL, h_set_vring_call, U64, U64, 0, 1, RING_FILE, false),
+	MSG(VU_SET_VRING_ERR, h_set_vring_err, U64, U64, 0, 1, RING_FILE, false),
+	MSG(VU_GET_PROTOCOL_FEATURES, h_get_protocol_features, 0, 0, 0, 0, RING_NONE, true),
+	MSG(VU_SET_PROTOCOL_FEATURES, h_set_protocol_features, U64, U64, 0, 0, RING_NONE, false),
+	MSG(VU_GET_QUEUE_NUM, h_get_queue_num, 0, 0, 0, 0, RING_NONE, true),
+	MSG(VU_SET_VRING_ENABLE, h_set_vring_enable, STATE, STATE, 0, 0, RING_STATE, false),
+	MSG(VU_GET_MAX_MEM_SLOTS, h_get_max_mem_slots, 0, 0, 0, 0, RING_NONE, true),
+	MSG(VU_ADD_MEM_REG, h_add_mem_reg, sizeof(struct vu_mem_reg), sizeof(struct vu_mem_reg), 1,
+	    1, RING_NONE, false),
+	/* QEMU before 7.1 sent an fd with REM_MEM_REG; the spec allows it, we close it. */
+	MSG(VU_REM_MEM_REG, h_rem_mem_reg, sizeof(struct vu_mem_reg), sizeof(struct vu_mem_reg), 0,
+	    1, RING_NONE, false),
+	MSG(VU_SET_STATUS, h_set_status, U64, U64, 0, 0, RING_NONE, false),
+	MSG(VU_GET_STATUS, h_get_status, 0, 0, 0, 0, RING_NONE, true),
+};
+
+/* Returns the table entry for a valid message, or NULL after logging why it is refused. */
+static const struct vu_msg_spec *check_msg(struct vu_dev *dev, const struct vu_msg *msg)
+{
+	const struct vu_hdr *h = &msg->hdr;
+	const struct vu_msg_spec *spec;
+
+	if (h->request >= VU_REQUEST_MAX || !msg_table[h->request].handler) {
+		log_rl(&dev->rl, LOG_LVL_WARN, "%s: unsupported request %u", dev->name, h->request);
+		return NULL;
+	}
+	spec = &msg_table[h->request];
+	if ((h->flags & VU_FLAG_VERSION_MASK) != VU_VERSION || (h->flags & VU_FLAG_REPLY)) {
+		log_rl(&dev->rl, LOG_LVL_WARN, "%s: %s with bad flags 0x%x", dev->name, spec->name,
+		       h->flags);
+		return NULL;
+	}
+	if (h->size < spec->size_min || h->size > spec->size_max) {
+		log_rl(&dev->rl, LOG_LVL_WARN, "%s: %s with %u payload bytes (want %u..%u)",
+		       dev->name, spec->name, h->size, spec->size_min, spec->size_max);
+		return NULL;
+	}
+	if (msg->nfds < spec->fds_min || msg->nfds > spec->fds_max) {
+		log_rl(&dev->rl, LOG_LVL_WARN, "%s: %s with %u fds (want %u..%u)", dev->name,
+		       spec->name, msg->nfds, spec->fds_min, spec->fds_max);
+		return NULL;
+	}
+	if (spec->ring == RING_STATE && msg->p.state.index >= dev->nvrings) {
+		log_rl(&dev->rl, LOG_LVL_WARN, "%s: %s for ring %u of %u", dev->name, spec->name,
+		       msg->p.state.index, dev->nvrings);
+		return NULL;
+	}
+	if (spec->ring == RING_FILE) {
+		uint64_t v = msg->p.u64;
+		bool nofd = v & VU_VRING_NOFD_FLAG;
+
+		if ((v & ~(VU_VRING_IDX_MASK | VU_VRING_NOFD_FLAG)) ||
+		    (v & VU_VRING_IDX_MASK) >= dev->nvrings || msg->nfds != (nofd ? 0u : 1u)) {
+			log_rl(&dev->rl, LOG_LVL_WARN,
+			       "%s: %s with payload 0x%" PRIx64 " and %u fds (rings: %u)",
+			       dev->name, spec->name, v, msg->nfds, dev->nvrings);
+			return NULL;
+		}
+	}
+	return spec;
+}
+
+int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg)
+{
+	const struct vu_msg_spec *spec = check_msg(dev, msg);
+	bool ack = (dev->proto & (1ull << VU_PROTOCOL_F_REPLY_ACK)) &&
+		   (msg->hdr.flags & VU_FLAG_NEED_REPLY);
+	int r;
+
+	if (!spec) {
+		r = -EINVAL;
+	} else {
+		log_debug("%s: %s", dev->name, spec->name);
+		r = spec->handler(dev, msg);
+		if (r < 0)
+			log_rl(&dev->rl, LOG_LVL_WARN, "%s: %s refused: %s", dev->name, spec->name,
+			       strerror(-r));
+	}
+	vu_msg_close_fds(msg);
+	if (spec && spec->replies)
+		return r;
+	if (ack) {
+		/* The front-end asked for the outcome: tell it, and keep the connection. */
+		int s = reply_u64(dev, msg, r < 0 ? 1 : 0);
+		return s < 0 ? s : 0;
+	}
+	return r;
+}
+
+int vu_dev_on_readable(struct vu_dev *dev)
+{
+	/* Bounded: a flooding front-end yields to the loop after a batch of messages. */
+	for (unsigned i = 0; i < 64 && dev->fd >= 0; i++) {
+		int r = vu_read_msg(dev->fd, &dev->rd);
+
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return r;
+		r = vu_dev_dispatch(dev, &dev->rd.msg);
+		vu_reader_reset(&dev->rd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void vu_dev_attach(struct vu_dev *dev, int fd)
+{
+	vu_dev_detach(dev);
+	dev->fd = fd;
+}
+
+void vu_dev_detach(struct vu_dev *dev)
+{
+	dev_reset(dev);
+	vu_reader_reset(&dev->rd);
+	dev->fd = safe_close(dev->fd);
+}
+
+bool vu_ring_live(const struct vu_dev *dev, unsigned idx)
+{
+	const struct vu_ring *ring = &dev->ring[idx];
+
+	return ring->started && ring->enabled && virtq_ready(&ring->vq);
+}
+
+int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint64_t features,
+		const struct vu_dev_ops *ops, void *opaque)
+{
+	memset(dev, 0, sizeof(*dev));
+	dev->fd = -1;
+	if (queue_pairs == 0 || queue_pairs > VU_MAX_QUEUE_PAIRS)
+		return -EINVAL;
+	dev->name = name;
+	dev->offered = features | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	dev->offered_proto = (1ull << VU_PROTOCOL_F_MQ) | (1ull << VU_PROTOCOL_F_REPLY_ACK) |
+			     (1ull << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+			     (1ull << VU_PROTOCOL_F_STATUS);
+	dev->nvrings = 2 * queue_pairs;
+	dev->ops = ops;
+	dev->opaque = opaque;
+	dev->rl = (struct ratelimit)RATELIMIT_INIT;
+	dev->mem = calloc(1, sizeof(*dev->mem));
+	if (!dev->mem)
+		return -ENOMEM;
+	for (unsigned i = 0; i < dev->nvrings; i++) {
+		struct vu_ring *ring = &dev->ring[i];
+
+		snprintf(ring->name, sizeof(ring->name), "%s/%s%u", name, i % 2 ? "tx" : "rx",
+			 i / 2);
+		virtq_init(&ring->vq, ring->name);
+		ring->vq.mem = dev->mem;
+		ring->kick_fd = -1;
+	}
+	return 0;
+}
+
+void vu_dev_free(struct vu_dev *dev)
+{
+	if (!dev->mem)
+		return;
+	vu_dev_detach(dev);
+	for (unsigned i = 0; i < dev->nvrings; i++) {
+		free(dev->ring[i].vq.indirect_buf);
+		dev->ring[i].vq.indirect_buf = NULL;
+	}
+	free(dev->mem);
+	dev->mem = NULL;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A vhost-user device: one front-end connection, its negotiated features, its guest memory and
+ * its rings, driven by messages. It knows nothing of networking: the device model above it
+ * (src/net) is told through two hooks when rings change state and when features change.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/log.h"
+#include "vhost/msg.h"
+#include "vhost/proto.h"
+#include "virtq/virtq.h"
+
+/*
+ * Ring state per the spec: stopped (no kick yet, or after GET_VRING_BASE), started (kick fd
+ * received or polling requested) and, independently, enabled. Only started+enabled rings carry
+ * traffic; a started but disabled ring is processed without side effects.
+ */
+struct vu_ring {
+	struct virtq vq;
+	int kick_fd; /* -1 while stopped or when the front-end asked us to poll */
+	bool started;
+	bool enabled;
+	bool num_set;
+	bool addr_set;
+	uint16_t base; /* SET_VRING_BASE value, the start index */
+	char name[48];
+};
+
+struct vu_dev_ops {
+	/* Ring idx started, stopped, was enabled/disabled or got a new kick fd. */
+	void (*ring_changed)(void *opaque, unsigned idx);
+	/* Negotiated virtio features changed. A negative errno refuses SET_FEATURES. */
+	int (*features_changed)(void *opaque, uint64_t features);
+};
+
+struct vu_dev {
+	int fd; /* the front-end connection, -1 when none */
+	const char *name;
+	uint64_t offered;  /* virtio features we offer (with PROTOCOL_FEATURES) */
+	uint64_t features; /* negotiated */
+	uint64_t offered_proto;
+	uint64_t proto;
+	uint8_t status;
+	unsigned nvrings;
+	struct vmem *mem;
+	struct vu_ring ring[VU_MAX_VRINGS];
+	struct vu_reader rd;
+	const struct vu_dev_ops *ops;
+	void *opaque;
+	struct ratelimit rl;
+};
+
+/*
+ * Prepares dev for `queue_pairs` queue pairs offering `features` (device bits; the protocol bit
+ * is added here). Returns 0, -EINVAL (queue count) or -ENOMEM. Free with vu_dev_free().
+ */
+int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint64_t features,
+		const struct vu_dev_ops *ops, void *opaque);
+
+/* Releases what vu_dev_init() and any connection took. Accepts a zeroed or half-built dev. */
+void vu_dev_free(struct vu_dev *dev);
+
+/* Binds a new front-end connection (non-blocking socket); the device takes ownership of fd. */
+void vu_dev_attach(struct vu_dev *dev, int fd);
+
+/*
+ * Reads and handles every complete message available on the connection. Returns 0 while the
+ * connection is healthy, or a negative errno when it must be dropped (the caller then calls
+ * vu_dev_detach()).
+ */
+int vu_dev_on_readable(struct vu_dev *dev);
+
+/*
+ * Handles one message: checks it against the message table (size, fd count, ring index, flags)
+ * before any handler runs, then dispatches and acks. Takes ownership of msg->fds and closes every
+ * fd not kept. Returns 0, or a negative errno when the connection must be closed.
+ */
+int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg);
+
+/* Drops the connection: stops every ring, closes its fds, unmaps memory, forgets negotiation. */
+void vu_dev_detach(struct vu_dev *dev);
+
+/* True when ring idx is started, enabled and healthy: it may carry traffic. */
+bool vu_ring_live(const struct vu_dev *dev, unsigned idx);

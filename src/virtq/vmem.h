@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Guest memory table: the regions a front-end shares with us, and translation of guest physical
+ * addresses (descriptor buffers) and front-end virtual addresses (ring locations) into our own.
+ * Every translation takes (address, length) and fails rather than reach outside a region.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* vhost-user's CONFIGURE_MEM_SLOTS limit we promise (QEMU's own maximum). */
+#define VMEM_MAX_REGIONS 509
+
+struct vmem_region {
+	uint64_t gpa;	/* guest physical start */
+	uint64_t size;	/* bytes, > 0 */
+	uint64_t uva;	/* front-end virtual start */
+	uint8_t *hva;	/* our mapping of gpa */
+	void *map_base; /* what munmap() takes; NULL for regions we did not map */
+	size_t map_len;
+};
+
+/* Regions sorted by gpa, non-overlapping in gpa. */
+struct vmem {
+	unsigned nregions;
+	unsigned last_hit; /* index of the last region a lookup found: packets cluster */
+	struct vmem_region r[VMEM_MAX_REGIONS];
+};
+
+/* Empties a table that holds nothing mapped (zero-initialised memory is also a valid empty table).
+ */
+void vmem_init(struct vmem *m);
+
+/*
+ * Maps `size` bytes at `offset` of fd (MAP_SHARED) as the region [gpa, gpa+size) known to the
+ * front-end at uva, after checking for overflow, overlap and that the file is large enough. The
+ * caller keeps fd. Returns 0, -EINVAL (bad geometry), -EEXIST (overlap), -ENOSPC (table full), or
+ * the errno of fstat/mmap.
+ */
+int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint64_t offset, int fd);
+
+/* Adds an already-mapped buffer as a region (tests, internal users). Same checks as vmem_add_fd. */
+int vmem_add_raw(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, void *hva);
+
+/* Removes and unmaps the region matching (gpa, size, uva) exactly. Returns 0 or -ENOENT. */
+int vmem_remove(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva);
+
+/* Unmaps every region and empties the table. */
+void vmem_clear(struct vmem *m);
+
+/*
+ * Translates guest-physical [gpa, gpa+len) into at most `max` iovecs appended at iov, split at
+ * region edges. Stores the count in *ret_n. len 0 yields no iovec. Returns 0, -EFAULT (some byte is
+ * not in guest memory or the range wraps) or -ENOBUFS (needs more than max iovecs).
+ */
+int vmem_gpa_iov(struct vmem *m, uint64_t gpa, uint64_t len, struct iovec *iov, unsigned max,
+		 unsigned *ret_n);
+
+/* Returns our pointer to guest-physical [gpa, gpa+len) if it lies in one region, else NULL. */
+void *vmem_gpa_ptr(struct vmem *m, uint64_t gpa, uint64_t len);
+
+/* Returns our pointer to front-end-virtual [uva, uva+len) if it lies in one region, else NULL. */
+void *vmem_uva_ptr(const struct vmem *m, uint64_t uva, uint64_t len);
+
+/* Copies guest-physical [gpa, gpa+len) into dst across region edges. Returns 0 or -EFAULT. */
+int vmem_copy_from(struct vmem *m, uint64_t gpa, void *dst, size_t len);
