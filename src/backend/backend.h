@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -14,6 +15,8 @@ struct backend;
 
 struct backend_ops {
 	const char *name;
+	/* The device accepts and produces checksum/segmentation offload in the header. */
+	bool offloads;
 	/* Applies the negotiated virtio-net features and header length (10 or 12). */
 	int (*configure)(struct backend *be, uint64_t features, unsigned hdr_len);
 	/* A pollable fd for queue q: readable when frames wait, writable when it accepts more. */
@@ -22,8 +25,10 @@ struct backend_ops {
 	 */
 	ssize_t (*send)(struct backend *be, unsigned q, const struct iovec *iov, unsigned n);
 	/* Receives one frame (header + data) into iov. Returns its length (may exceed the space,
-	 * meaning truncated), or a negative errno (-EAGAIN: nothing waiting). */
+	 * meaning truncated), or a negative errno (-EAGAIN: nothing waiting). NULL: never any. */
 	ssize_t (*recv)(struct backend *be, unsigned q, const struct iovec *iov, unsigned n);
+	/* Optional: the burst of sends on queue q is over (publish what was batched). */
+	void (*flush)(struct backend *be, unsigned q);
 	/* Largest frame (without header) the device can hand us with the current settings. */
 	unsigned (*max_frame)(struct backend *be);
 	void (*destroy)(struct backend *be);
@@ -38,6 +43,23 @@ struct backend {
  * up, and returns it in *ret. Returns 0 or a negative errno (logged).
  */
 int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret);
+
+/*
+ * Creates a null back-end with `queues` queues: transmitted frames are dropped; with gen > 0
+ * (14..65535) every receive yields a gen-byte frame. Returns 0 or a negative errno.
+ */
+int backend_null_create(unsigned queues, unsigned gen, struct backend **ret);
+
+struct vnet;
+
+/*
+ * Creates a port-to-port back-end with `queues` queues: what the guest sends is copied into the
+ * receive ring of the peer set with backend_peer_set(). Returns 0 or a negative errno.
+ */
+int backend_peer_create(unsigned queues, struct backend **ret);
+
+/* Points a port back-end at the device model of its peer (NULL to detach). */
+void backend_peer_set(struct backend *be, struct vnet *peer);
 
 /* Destroys a back-end; NULL is fine. */
 static inline void backend_destroy(struct backend *be)

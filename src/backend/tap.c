@@ -142,6 +142,7 @@ static void tap_destroy(struct backend *be)
 
 static const struct backend_ops tap_ops = {
 	.name = "tap",
+	.offloads = true,
 	.configure = tap_configure,
 	.queue_fd = tap_queue_fd,
 	.send = tap_send,

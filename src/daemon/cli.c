@@ -15,6 +15,7 @@ void cli_usage(void)
 {
 	printf("Usage: vhostd --port name=NAME,socket=PATH,backend=tap,ifname=IF"
 	       "[,mode=server|client][,queues=N] [--port ...]\n"
+	       "       (or backend=null[,gen=SIZE], or backend=port,peer=NAME)\n"
 	       "              [--log-level debug|info|warn|error] [--control PATH] [--ready-fd N]\n"
 	       "              [--help] [--version]\n"
 	       "\n"
@@ -27,6 +28,9 @@ void cli_usage(void)
 	       "  mode=client    connect to a front-end listening on PATH; reconnect on loss\n"
 	       "  backend=tap    a tap device with virtio-net headers\n"
 	       "  ifname=IF      tap name; created, or attached if it already exists\n"
+	       "  backend=null   drop what the guest sends; with gen=SIZE, feed the guest an\n"
+	       "                 endless stream of SIZE-byte frames (benchmarks)\n"
+	       "  backend=port   cross-connect with the port peer=NAME (which names this one)\n"
 	       "  queues=N       queue pairs, 1..%d (default 1)\n"
 	       "  --control PATH answer \"stats\" on a unix socket (see vhostctl)\n"
 	       "  --ready-fd N   write READY=1 to fd N once every port is set up\n"
@@ -98,12 +102,32 @@ int cli_parse_port(const char *spec, struct port_config *ret)
 			}
 			strcpy(c.socket, val);
 		} else if (strcmp(kv, "backend") == 0) {
-			if (strcmp(val, "tap") != 0) {
+			if (strcmp(val, "tap") == 0)
+				c.backend = PORT_BACKEND_TAP;
+			else if (strcmp(val, "null") == 0)
+				c.backend = PORT_BACKEND_NULL;
+			else if (strcmp(val, "port") == 0)
+				c.backend = PORT_BACKEND_PORT;
+			else {
 				fprintf(stderr,
-					"vhostd: --port: unknown backend '%s' (known: tap)\n", val);
+					"vhostd: --port: unknown backend '%s' (known: tap, null, "
+					"port)\n",
+					val);
 				return -EINVAL;
 			}
 			have_backend = true;
+		} else if (strcmp(kv, "gen") == 0) {
+			if (parse_uint(val, 14, 65535, &c.gen) < 0) {
+				fprintf(stderr,
+					"vhostd: --port: gen must be a frame size 14..65535\n");
+				return -EINVAL;
+			}
+		} else if (strcmp(kv, "peer") == 0) {
+			if (!valid_name(val, sizeof(c.peer))) {
+				fprintf(stderr, "vhostd: --port: invalid peer '%s'\n", val);
+				return -EINVAL;
+			}
+			strcpy(c.peer, val);
 		} else if (strcmp(kv, "ifname") == 0) {
 			if (!valid_name(val, sizeof(c.ifname))) {
 				fprintf(stderr, "vhostd: --port: invalid ifname '%s'\n", val);
@@ -130,30 +154,73 @@ int cli_parse_port(const char *spec, struct port_config *ret)
 			return -EINVAL;
 		}
 	}
-	if (!c.name[0] || !c.socket[0] || !have_backend || !c.ifname[0]) {
-		fprintf(stderr, "vhostd: --port needs name=, socket=, backend= and ifname=\n");
+	if (!c.name[0] || !c.socket[0] || !have_backend) {
+		fprintf(stderr, "vhostd: --port needs name=, socket= and backend=\n");
+		return -EINVAL;
+	}
+	if ((c.backend == PORT_BACKEND_TAP) != (c.ifname[0] != 0)) {
+		fprintf(stderr,
+			"vhostd: --port %s: ifname= goes with backend=tap, and only there\n",
+			c.name);
+		return -EINVAL;
+	}
+	if ((c.backend == PORT_BACKEND_PORT) != (c.peer[0] != 0)) {
+		fprintf(stderr, "vhostd: --port %s: peer= goes with backend=port, and only there\n",
+			c.name);
+		return -EINVAL;
+	}
+	if (c.gen && c.backend != PORT_BACKEND_NULL) {
+		fprintf(stderr, "vhostd: --port %s: gen= goes with backend=null only\n", c.name);
 		return -EINVAL;
 	}
 	*ret = c;
 	return 0;
 }
 
-/* Refuses two ports sharing a name, socket or interface. */
-static int check_unique(const struct cli *c)
+/* Returns the index of the port named name, or -1. */
+static int find_port(const struct cli *c, const char *name)
 {
 	for (unsigned i = 0; i < c->nports; i++)
+		if (strcmp(c->ports[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Refuses two ports sharing a name, socket or tap, and peers that do not name each other. */
+static int check_ports(const struct cli *c)
+{
+	for (unsigned i = 0; i < c->nports; i++) {
+		const struct port_config *a = &c->ports[i];
+		int k;
+
 		for (unsigned j = 0; j < i; j++) {
-			const struct port_config *a = &c->ports[i], *b = &c->ports[j];
-			const char *what = strcmp(a->name, b->name) == 0       ? "name"
-					   : strcmp(a->socket, b->socket) == 0 ? "socket"
-					   : strcmp(a->ifname, b->ifname) == 0 ? "ifname"
-									       : NULL;
+			const struct port_config *b = &c->ports[j];
+			const char *what = NULL;
+
+			if (strcmp(a->name, b->name) == 0)
+				what = "name";
+			else if (strcmp(a->socket, b->socket) == 0)
+				what = "socket";
+			else if (a->ifname[0] && strcmp(a->ifname, b->ifname) == 0)
+				what = "ifname";
 			if (what) {
 				fprintf(stderr, "vhostd: ports %s and %s share a %s\n", b->name,
 					a->name, what);
 				return -EINVAL;
 			}
 		}
+		if (a->backend != PORT_BACKEND_PORT)
+			continue;
+		k = find_port(c, a->peer);
+		if (k < 0 || (unsigned)k == i || c->ports[k].backend != PORT_BACKEND_PORT ||
+		    strcmp(c->ports[k].peer, a->name) != 0) {
+			fprintf(stderr,
+				"vhostd: port %s: peer %s must be another backend=port port with "
+				"peer=%s\n",
+				a->name, a->peer, a->name);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -226,7 +293,7 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 		fprintf(stderr, "vhostd: no --port given (see --help)\n");
 		return -EINVAL;
 	}
-	if (check_unique(&c) < 0)
+	if (check_ports(&c) < 0)
 		return -EINVAL;
 	*ret = c;
 	return 0;

@@ -126,6 +126,13 @@ int main(int argc, char **argv)
 		}
 		d.nports++;
 	}
+	for (unsigned i = 0; i < d.nports; i++) {
+		const struct port_config *c = port_config(d.ports[i]);
+
+		for (unsigned j = i + 1; j < d.nports && c->backend == PORT_BACKEND_PORT; j++)
+			if (strcmp(c->peer, port_name(d.ports[j])) == 0)
+				port_link_peers(d.ports[i], d.ports[j]);
+	}
 	if (cli.control) {
 		r = control_new(d.loop, cli.control, d.ports, d.nports, &d.control);
 		if (r < 0) {

@@ -47,8 +47,25 @@ struct port {
 	struct ev listen_ev, conn_ev, timer_ev;
 	unsigned backoff_ms;
 	bool connected;
+	struct port *peer; /* the cross-connected port, for back-end `port` */
 	struct qp qp[VU_MAX_QUEUE_PAIRS];
 };
+
+const struct port_config *port_config(const struct port *p)
+{
+	return &p->cfg;
+}
+
+int port_link_peers(struct port *a, struct port *b)
+{
+	if (a->cfg.backend != PORT_BACKEND_PORT || b->cfg.backend != PORT_BACKEND_PORT)
+		return -EINVAL;
+	backend_peer_set(a->be, b->net);
+	backend_peer_set(b->be, a->net);
+	a->peer = b;
+	b->peer = a;
+	return 0;
+}
 
 const char *port_name(const struct port *p)
 {
@@ -76,7 +93,7 @@ static void sync_backend(struct qp *qp)
 	struct port *p = qp->port;
 	uint32_t want = 0;
 
-	if (vu_ring_live(&p->dev, 2 * qp->q) && !qp->rx_wait_guest)
+	if (p->be->ops->recv && vu_ring_live(&p->dev, 2 * qp->q) && !qp->rx_wait_guest)
 		want |= EPOLLIN;
 	if (qp->tx_wait_be)
 		want |= EPOLLOUT;
@@ -364,11 +381,23 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		ev_init(&qp->be_ev, on_backend);
 		ev_init(&qp->work, on_work);
 	}
-	r = vu_dev_init(&p->dev, p->cfg.name, cfg->queues, vnet_offered_features(cfg->queues),
-			&port_dev_ops, p);
+	switch (cfg->backend) {
+	case PORT_BACKEND_TAP:
+		r = backend_tap_create(cfg->ifname, cfg->queues, &p->be);
+		break;
+	case PORT_BACKEND_NULL:
+		r = backend_null_create(cfg->queues, cfg->gen, &p->be);
+		break;
+	case PORT_BACKEND_PORT:
+		r = backend_peer_create(cfg->queues, &p->be);
+		break;
+	default:
+		r = -EINVAL;
+	}
 	if (r < 0)
 		goto fail;
-	r = backend_tap_create(cfg->ifname, cfg->queues, &p->be);
+	r = vu_dev_init(&p->dev, p->cfg.name, cfg->queues,
+			vnet_offered_features(cfg->queues, p->be->ops->offloads), &port_dev_ops, p);
 	if (r < 0)
 		goto fail;
 	p->net = vnet_new(&p->dev, p->be);
@@ -401,9 +430,10 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		if (r < 0)
 			goto fail;
 	}
-	log_info("%s: %s %s, tap %s, %u queue pair(s)", p->cfg.name,
-		 cfg->client ? "connecting to" : "listening on", cfg->socket, cfg->ifname,
-		 cfg->queues);
+	log_info("%s: %s %s, back-end %s%s%s, %u queue pair(s)", p->cfg.name,
+		 cfg->client ? "connecting to" : "listening on", cfg->socket, p->be->ops->name,
+		 cfg->backend == PORT_BACKEND_TAP ? " " : "",
+		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues);
 	*ret = p;
 	return 0;
 fail:
@@ -416,6 +446,11 @@ void port_free(struct port *p)
 	if (!p)
 		return;
 	port_disconnect(p, "shutting down");
+	if (p->peer) {
+		/* The peer must not deliver into a device model that is going away. */
+		backend_peer_set(p->peer->be, NULL);
+		p->peer->peer = NULL;
+	}
 	for (unsigned q = 0; q < p->cfg.queues; q++)
 		loop_del(p->loop, &p->qp[q].be_ev);
 	loop_del(p->loop, &p->listen_ev);

@@ -10,7 +10,7 @@
 struct loop;
 struct port;
 
-enum port_backend { PORT_BACKEND_TAP };
+enum port_backend { PORT_BACKEND_TAP, PORT_BACKEND_NULL, PORT_BACKEND_PORT };
 
 #define PORT_NAME_MAX 32
 
@@ -20,7 +20,9 @@ struct port_config {
 	bool client; /* connect to a listening front-end instead of listening */
 	unsigned queues;
 	enum port_backend backend;
-	char ifname[IFNAMSIZ];
+	char ifname[IFNAMSIZ];	  /* tap */
+	unsigned gen;		  /* null: frame size to generate, 0 for none */
+	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
 };
 
 /*
@@ -34,6 +36,12 @@ void port_free(struct port *p);
 
 /* Writes the port's one-line status and counters (with '\n') into buf; returns its length. */
 size_t port_format_stats(const struct port *p, char *buf, size_t len);
+
+/* Cross-connects two ports whose back-end is `port`. Returns 0 or -EINVAL. */
+int port_link_peers(struct port *a, struct port *b);
+
+/* The port's configuration. */
+const struct port_config *port_config(const struct port *p);
 
 /* The port's name. */
 const char *port_name(const struct port *p);

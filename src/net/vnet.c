@@ -47,17 +47,18 @@ struct vnet {
 	struct virtq_chain chains[VNET_RX_MAX_CHAINS];
 };
 
-uint64_t vnet_offered_features(unsigned queue_pairs)
+uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads)
 {
-	uint64_t f = VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
-		     VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) |
-		     VNET_BIT(VIRTIO_NET_F_GUEST_ECN) | VNET_BIT(VIRTIO_NET_F_GUEST_UFO) |
-		     VNET_BIT(VIRTIO_NET_F_HOST_TSO4) | VNET_BIT(VIRTIO_NET_F_HOST_TSO6) |
-		     VNET_BIT(VIRTIO_NET_F_HOST_ECN) | VNET_BIT(VIRTIO_NET_F_HOST_UFO) |
-		     VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_STATUS) |
+	uint64_t f = VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_STATUS) |
 		     VNET_BIT(VIRTIO_NET_F_ANY_LAYOUT) | VNET_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 		     VNET_BIT(VIRTIO_RING_F_EVENT_IDX) | VNET_BIT(VIRTIO_F_VERSION_1);
 
+	if (offloads)
+		f |= VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
+		     VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) |
+		     VNET_BIT(VIRTIO_NET_F_GUEST_ECN) | VNET_BIT(VIRTIO_NET_F_GUEST_UFO) |
+		     VNET_BIT(VIRTIO_NET_F_HOST_TSO4) | VNET_BIT(VIRTIO_NET_F_HOST_TSO6) |
+		     VNET_BIT(VIRTIO_NET_F_HOST_ECN) | VNET_BIT(VIRTIO_NET_F_HOST_UFO);
 	if (queue_pairs > 1)
 		f |= VNET_BIT(VIRTIO_NET_F_MQ);
 	return f;
@@ -188,6 +189,10 @@ static int tx_one(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 	s = n->be->ops->send(n->be, q, n->out, (unsigned)k + 1);
 	if (s == -EAGAIN)
 		return -EAGAIN;
+	if (s == -ENOBUFS) {
+		n->st.tx_dropped++; /* the receiving side had no room: a normal drop */
+		return 0;
+	}
 	if (s < 0) {
 		n->st.tx_dropped++;
 		log_rl(&n->rl, LOG_LVL_WARN, "%s: back-end refused a tx frame: %s", n->dev->name,
@@ -244,6 +249,8 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q)
 		}
 		virtq_push(vq, ch.head, 0);
 	}
+	if (done && n->be->ops->flush)
+		n->be->ops->flush(n->be, q);
 	virtq_flush_notify(vq);
 	return res;
 }
@@ -256,48 +263,88 @@ static void rx_set_num_buffers(struct vnet *n, unsigned niov, uint16_t count)
 	iov_from_buf(n->iov, niov, offsetof(struct virtio_net_hdr, num_buffers), &v, sizeof(v));
 }
 
+/*
+ * Takes receive chains from vq until they hold at least `want` bytes (or one chain without
+ * MRG_RXBUF), their iovecs in n->iov. Returns 1 with the counts set, 0 when the guest has not
+ * posted enough (nothing kept), or -EFAULT when the ring broke.
+ */
+static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *ret_niov,
+		     unsigned *ret_nch, size_t *ret_cap)
+{
+	unsigned niov = 0, nch = 0;
+	size_t cap = 0;
+	bool full = false;
+
+	do {
+		struct virtq_chain ch;
+		int r = virtq_pop(vq, n->iov + niov, VIRTQ_MAX_IOV - niov, &ch);
+
+		if (r == 0)
+			break;
+		if (r == -ENOBUFS && niov > 0) {
+			full = true;
+			break;
+		}
+		if (r == -ENOBUFS)
+			virtq_fault(vq, "receive chain needs more than %u segments", VIRTQ_MAX_IOV);
+		else if (r > 0 && ch.out_iov)
+			virtq_fault(vq, "readable descriptor in a receive chain");
+		if (vq->broken)
+			return -EFAULT;
+		n->chains[nch++] = ch;
+		niov += ch.in_iov;
+		cap += ch.in_len;
+	} while (n->mrg && cap < want && nch < VNET_RX_MAX_CHAINS && nch < vq->num);
+	full = full || nch == VNET_RX_MAX_CHAINS || nch == vq->num;
+	/* Too little room for the frame: wait for the guest to post more (unless it cannot). */
+	if (nch == 0 || (n->mrg && cap < want && !full)) {
+		virtq_unpop(vq, (uint16_t)nch);
+		return 0;
+	}
+	*ret_niov = niov;
+	*ret_nch = nch;
+	*ret_cap = cap;
+	return 1;
+}
+
+/* Hands back the chains a frame of `len` bytes filled and returns the others to the ring. */
+static void rx_commit(struct vnet *n, struct virtq *vq, unsigned niov, unsigned nch, size_t len)
+{
+	unsigned used = 0;
+
+	for (size_t rem = len; rem > 0; used++) {
+		size_t l = MIN(rem, (size_t)n->chains[used].in_len);
+
+		virtq_push(vq, n->chains[used].head, (uint32_t)l);
+		rem -= l;
+	}
+	virtq_unpop(vq, (uint16_t)(nch - used));
+	if (n->hdr_len == sizeof(struct virtio_net_hdr))
+		rx_set_num_buffers(n, niov, n->mrg ? (uint16_t)used : 1);
+	n->st.rx_packets++;
+	n->st.rx_bytes += len - n->hdr_len;
+}
+
 enum vnet_result vnet_rx(struct vnet *n, unsigned q)
 {
 	struct virtq *vq = &n->dev->ring[2 * q].vq;
-	size_t need = n->hdr_len + n->be->ops->max_frame(n->be);
+	/* Room for the largest frame plus one byte, so a full read always means truncation. */
+	size_t want = n->hdr_len + n->be->ops->max_frame(n->be) + 1;
 	enum vnet_result res = VNET_MORE;
 
-	if (!vu_ring_live(n->dev, 2 * q))
+	if (!n->be->ops->recv || !vu_ring_live(n->dev, 2 * q))
 		return VNET_IDLE;
 	for (unsigned pk = 0; pk < VNET_RX_BUDGET; pk++) {
-		unsigned niov = 0, nch = 0, used = 0;
-		size_t cap = 0, rem;
-		bool full = false;
+		unsigned niov, nch;
+		size_t cap;
 		ssize_t len;
+		int r = rx_gather(n, vq, want, &niov, &nch, &cap);
 
-		do {
-			struct virtq_chain ch;
-			int r = virtq_pop(vq, n->iov + niov, VIRTQ_MAX_IOV - niov, &ch);
-
-			if (r == 0)
-				break;
-			if (r == -ENOBUFS && niov > 0) {
-				full = true;
-				break;
-			}
-			if (r == -ENOBUFS)
-				virtq_fault(vq, "receive chain needs more than %u segments",
-					    VIRTQ_MAX_IOV);
-			else if (r > 0 && ch.out_iov)
-				virtq_fault(vq, "readable descriptor in a receive chain");
-			if (vq->broken) {
-				virtq_flush_notify(vq);
-				return VNET_IDLE;
-			}
-			n->chains[nch++] = ch;
-			niov += ch.in_iov;
-			cap += ch.in_len;
-		} while (n->mrg && cap <= need && nch < VNET_RX_MAX_CHAINS && nch < vq->num);
-		full = full || nch == VNET_RX_MAX_CHAINS || nch == vq->num;
-
-		/* Not enough room for the largest frame yet: wait for the guest to post more. */
-		if (nch == 0 || (n->mrg && cap <= need && !full)) {
-			virtq_unpop(vq, (uint16_t)nch);
+		if (r < 0) {
+			res = VNET_IDLE;
+			break;
+		}
+		if (r == 0) {
 			if (virtq_enable_notify(vq))
 				continue;
 			res = VNET_WAIT_GUEST;
@@ -320,18 +367,52 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q)
 			       n->dev->name, len, cap);
 			continue;
 		}
-		for (rem = (size_t)len; rem > 0; used++) {
-			size_t l = MIN(rem, (size_t)n->chains[used].in_len);
-
-			virtq_push(vq, n->chains[used].head, (uint32_t)l);
-			rem -= l;
-		}
-		virtq_unpop(vq, (uint16_t)(nch - used));
-		if (n->hdr_len == sizeof(struct virtio_net_hdr))
-			rx_set_num_buffers(n, niov, n->mrg ? (uint16_t)used : 1);
-		n->st.rx_packets++;
-		n->st.rx_bytes += (size_t)len - n->hdr_len;
+		rx_commit(n, vq, niov, nch, (size_t)len);
 	}
 	virtq_flush_notify(vq);
 	return res;
+}
+
+int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned niov_src,
+		 size_t skip)
+{
+	static const uint8_t zero_hdr[sizeof(struct virtio_net_hdr)];
+	unsigned dq = q % (n->dev->nvrings / 2);
+	struct virtq *vq = &n->dev->ring[2 * dq].vq;
+	size_t frame = iov_size(iov, niov_src) - skip;
+	unsigned niov, nch;
+	size_t cap, off = 0;
+
+	if (!vu_ring_live(n->dev, 2 * dq))
+		return -EIO;
+	if (rx_gather(n, vq, n->hdr_len + frame, &niov, &nch, &cap) <= 0)
+		return -ENOBUFS;
+	if (cap < n->hdr_len + frame) {
+		virtq_unpop(vq, (uint16_t)nch);
+		n->st.rx_dropped++;
+		return -ENOBUFS;
+	}
+	/* Peers negotiate no offloads, so the header carries nothing but num_buffers. */
+	iov_from_buf(n->iov, niov, 0, zero_hdr, n->hdr_len);
+	for (unsigned i = 0; i < niov_src; i++) {
+		size_t l = iov[i].iov_len;
+		const char *p = iov[i].iov_base;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		iov_from_buf(n->iov, niov, n->hdr_len + off, p + skip, l - skip);
+		off += l - skip;
+		skip = 0;
+	}
+	rx_commit(n, vq, niov, nch, n->hdr_len + frame);
+	return 0;
+}
+
+void vnet_rx_flush(struct vnet *n, unsigned q)
+{
+	unsigned dq = q % (n->dev->nvrings / 2);
+
+	virtq_flush_notify(&n->dev->ring[2 * dq].vq);
 }

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct vu_dev;
 struct backend;
@@ -27,8 +29,8 @@ enum vnet_result {
 
 struct vnet;
 
-/* Virtio-net features this device model offers for `queue_pairs` queue pairs. */
-uint64_t vnet_offered_features(unsigned queue_pairs);
+/* Virtio-net features offered for `queue_pairs` queue pairs, with or without offloads. */
+uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads);
 
 /* Creates the device model for dev and be (neither owned). Returns NULL on allocation failure. */
 struct vnet *vnet_new(struct vu_dev *dev, struct backend *be);
@@ -42,6 +44,16 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q);
 
 /* Moves back-end frames of queue pair q into guest buffers, at most a budget's worth. */
 enum vnet_result vnet_rx(struct vnet *n, unsigned q);
+
+/*
+ * Copies one frame (iov minus its first `skip` header bytes) into the receive ring of queue pair
+ * q (modulo the queue count) of n, for port-to-port forwarding. Used entries are published by
+ * vnet_rx_flush(). Returns 0, -ENOBUFS (no guest buffers: dropped) or -EIO (ring not live).
+ */
+int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned niov, size_t skip);
+
+/* Publishes what vnet_deliver() put in queue pair q's receive ring and notifies the guest. */
+void vnet_rx_flush(struct vnet *n, unsigned q);
 
 /* Counters since the device model was created. */
 const struct vnet_stats *vnet_stats(const struct vnet *n);

@@ -11,6 +11,7 @@
 #include "vhost/dev.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,32 @@ static int take_msg_fd(struct vu_msg *msg, unsigned i)
 
 	msg->fds[i] = -1;
 	return fd;
+}
+
+/*
+ * Checks that a kick/call/err fd is an eventfd and makes it non-blocking, so that a front-end
+ * cannot stall the daemon by handing us a pipe it never drains. Returns 0 or -EINVAL.
+ */
+static int adopt_eventfd(struct vu_dev *dev, int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+	int fl;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0; /* no /proc: nothing to check against */
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:[eventfd]") != 0) {
+		log_rl(&dev->rl, LOG_LVL_WARN, "%s: ring fd is %s, not an eventfd", dev->name,
+		       target);
+		return -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		return -EINVAL;
+	return 0;
 }
 
 /* Calls the device model's hook for a ring whose state changed. */
@@ -304,6 +331,8 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 	struct vu_ring *ring = &dev->ring[idx];
 	int old_kick, r;
 
+	if (msg->nfds && adopt_eventfd(dev, msg->fds[0]) < 0)
+		return -EINVAL;
 	if (!ring->started) {
 		if (!ring->num_set || !ring->addr_set) {
 			log_warn("%s: ring %u kicked before its size and addresses", dev->name,
@@ -336,6 +365,8 @@ static int h_set_vring_call(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.u64 & VU_VRING_IDX_MASK];
 
+	if (msg->nfds && adopt_eventfd(dev, msg->fds[0]) < 0)
+		return -EINVAL;
 	ring->vq.call_fd = safe_close(ring->vq.call_fd);
 	if (msg->nfds)
 		ring->vq.call_fd = take_msg_fd(msg, 0);
@@ -346,6 +377,8 @@ static int h_set_vring_err(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.u64 & VU_VRING_IDX_MASK];
 
+	if (msg->nfds && adopt_eventfd(dev, msg->fds[0]) < 0)
+		return -EINVAL;
 	ring->vq.err_fd = safe_close(ring->vq.err_fd);
 	if (msg->nfds)
 		ring->vq.err_fd = take_msg_fd(msg, 0);
