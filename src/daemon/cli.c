@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/worker.h"
 #include "util/cleanup.h"
 #include "vhost/proto.h"
 
@@ -17,6 +18,7 @@ void cli_usage(void)
 	       "[,mode=server|client][,queues=N] [--port ...]\n"
 	       "       (or backend=null[,gen=SIZE], or backend=port,peer=NAME)\n"
 	       "              [--log-level debug|info|warn|error] [--control PATH] [--ready-fd N]\n"
+	       "              [--workers N] [--cpus LIST]\n"
 	       "              [--help] [--version]\n"
 	       "\n"
 	       "A vhost-user virtio-net back-end. Each --port is one vhost-user socket whose "
@@ -32,6 +34,10 @@ void cli_usage(void)
 	       "                 endless stream of SIZE-byte frames (benchmarks)\n"
 	       "  backend=port   cross-connect with the port peer=NAME (which names this one)\n"
 	       "  queues=N       queue pairs, 1..%d (default 1)\n"
+	       "  poll=MODE      event: sleep until kicked; busy: poll while the rings run;\n"
+	       "                 adaptive (default): poll while busy, sleep when idle\n"
+	       "  --workers N    data-path threads (default 1); queue pairs spread over them\n"
+	       "  --cpus LIST    pin worker i to the i-th CPU of LIST (e.g. 1 or 0,2-3)\n"
 	       "  --control PATH answer \"stats\" on a unix socket (see vhostctl)\n"
 	       "  --ready-fd N   write READY=1 to fd N once every port is set up\n"
 	       "Signals: SIGTERM/SIGINT exit, SIGUSR1 logs every port's counters.\n",
@@ -73,7 +79,7 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
 int cli_parse_port(const char *spec, struct port_config *ret)
 {
 	_cleanup_free_ char *copy = strdup(spec);
-	struct port_config c = { .queues = 1, .backend = PORT_BACKEND_TAP };
+	struct port_config c = { .queues = 1, .backend = PORT_BACKEND_TAP, .poll = POLL_ADAPTIVE };
 	bool have_backend = false;
 	char *save = NULL;
 
@@ -116,6 +122,12 @@ int cli_parse_port(const char *spec, struct port_config *ret)
 				return -EINVAL;
 			}
 			have_backend = true;
+		} else if (strcmp(kv, "poll") == 0) {
+			if (poll_mode_parse(val, &c.poll) < 0) {
+				fprintf(stderr,
+					"vhostd: --port: poll must be event, busy or adaptive\n");
+				return -EINVAL;
+			}
 		} else if (strcmp(kv, "gen") == 0) {
 			if (parse_uint(val, 14, 65535, &c.gen) < 0) {
 				fprintf(stderr,
@@ -213,15 +225,43 @@ static int check_ports(const struct cli *c)
 			continue;
 		k = find_port(c, a->peer);
 		if (k < 0 || (unsigned)k == i || c->ports[k].backend != PORT_BACKEND_PORT ||
-		    strcmp(c->ports[k].peer, a->name) != 0) {
+		    strcmp(c->ports[k].peer, a->name) != 0 || c->ports[k].queues != a->queues) {
 			fprintf(stderr,
 				"vhostd: port %s: peer %s must be another backend=port port with "
-				"peer=%s\n",
+				"peer=%s and as many queues\n",
 				a->name, a->peer, a->name);
 			return -EINVAL;
 		}
 	}
 	return 0;
+}
+
+int cli_parse_cpus(const char *s, unsigned *cpus, unsigned max)
+{
+	_cleanup_free_ char *copy = strdup(s);
+	char *save = NULL;
+	unsigned n = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		unsigned lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(tok, 0, 4095, &lo) < 0)
+			return -EINVAL;
+		hi = lo;
+		if (dash && (parse_uint(dash + 1, lo, 4095, &hi) < 0))
+			return -EINVAL;
+		for (unsigned cpu = lo; cpu <= hi; cpu++) {
+			if (n == max)
+				return -EINVAL;
+			cpus[n++] = cpu;
+		}
+	}
+	return n ? (int)n : -EINVAL;
 }
 
 int cli_parse(int argc, char **argv, struct cli *ret)
@@ -231,11 +271,13 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "cpus", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	struct cli c = { .level = LOG_LVL_INFO, .ready_fd = -1 };
+	struct cli c = { .level = LOG_LVL_INFO, .ready_fd = -1, .workers = 1 };
 	unsigned fd;
 	int o;
 
@@ -275,6 +317,23 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 			}
 			c.ready_fd = (int)fd;
 			break;
+		case 'w':
+			if (parse_uint(optarg, 1, WORKERS_MAX, &c.workers) < 0) {
+				fprintf(stderr, "vhostd: --workers: 1..%d\n", WORKERS_MAX);
+				return -EINVAL;
+			}
+			break;
+		case 'C': {
+			int n = cli_parse_cpus(optarg, c.cpus, CLI_MAX_CPUS);
+
+			if (n < 0) {
+				fprintf(stderr,
+					"vhostd: --cpus: a list like 1,3-5 of CPU numbers\n");
+				return -EINVAL;
+			}
+			c.ncpus = (unsigned)n;
+			break;
+		}
 		case 'h':
 			c.help = true;
 			break;

@@ -8,6 +8,7 @@
 #include "util/log.h"
 
 #define CLI_MAX_PORTS 64
+#define CLI_MAX_CPUS  256
 
 struct cli {
 	struct port_config ports[CLI_MAX_PORTS];
@@ -15,6 +16,9 @@ struct cli {
 	enum log_level level;
 	const char *control; /* control socket path or NULL */
 	int ready_fd;	     /* -1: none */
+	unsigned workers;    /* data-path threads */
+	unsigned cpus[CLI_MAX_CPUS];
+	unsigned ncpus; /* 0: workers not pinned */
 	bool help;
 	bool version;
 };
@@ -27,6 +31,9 @@ int cli_parse(int argc, char **argv, struct cli *ret);
 
 /* Parses one --port value ("name=...,socket=...,...") into *ret. Returns 0 or -EINVAL (printed). */
 int cli_parse_port(const char *spec, struct port_config *ret);
+
+/* Parses a CPU list such as "1,3-5" into cpus[0..max). Returns the count, or -EINVAL. */
+int cli_parse_cpus(const char *s, unsigned *cpus, unsigned max);
 
 /* Prints usage to stdout. */
 void cli_usage(void);

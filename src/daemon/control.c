@@ -13,7 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/loop.h"
+#include "util/loop.h"
 #include "daemon/port.h"
 #include "util/cleanup.h"
 #include "util/log.h"

@@ -10,8 +10,9 @@
 
 #include "daemon/cli.h"
 #include "daemon/control.h"
-#include "daemon/loop.h"
+#include "util/loop.h"
 #include "daemon/port.h"
+#include "dataplane/worker.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -26,8 +27,34 @@ struct daemon {
 	struct control *control;
 	int sig_fd;
 	struct ev sig_ev;
+	bool workers;
 	bool quit;
 };
+
+/*
+ * Spreads queue pairs over workers round-robin; a cross-connected port shares its peer's
+ * workers so a transmit and the peer's receive ring are handled by one thread.
+ */
+static void assign_workers(struct cli *cli)
+{
+	unsigned next = 0;
+
+	for (unsigned i = 0; i < cli->nports; i++) {
+		struct port_config *c = &cli->ports[i];
+		bool placed = false;
+
+		for (unsigned j = 0; j < i && c->backend == PORT_BACKEND_PORT; j++) {
+			if (strcmp(cli->ports[j].name, c->peer) == 0) {
+				c->worker_base = cli->ports[j].worker_base;
+				placed = true;
+			}
+		}
+		if (!placed) {
+			c->worker_base = next;
+			next += c->queues;
+		}
+	}
+}
 
 /* Logs every port's counters, one line each. */
 static void log_stats(struct daemon *d)
@@ -75,6 +102,8 @@ static void daemon_free(struct daemon *d)
 	control_free(d->control);
 	for (unsigned i = 0; i < d->nports; i++)
 		port_free(d->ports[i]);
+	if (d->workers)
+		workers_stop();
 	if (d->sig_fd >= 0 && d->loop)
 		loop_del(d->loop, &d->sig_ev);
 	safe_close(d->sig_fd);
@@ -118,6 +147,13 @@ int main(int argc, char **argv)
 	r = loop_add(d.loop, &d.sig_ev, d.sig_fd, EPOLLIN);
 	if (r < 0)
 		goto fail;
+	r = workers_start(cli.workers, cli.cpus, cli.ncpus);
+	if (r < 0) {
+		log_error("cannot start %u workers: %s", cli.workers, strerror(-r));
+		goto fail;
+	}
+	d.workers = true;
+	assign_workers(&cli);
 	for (unsigned i = 0; i < cli.nports; i++) {
 		r = port_new(d.loop, &cli.ports[i], &d.ports[i]);
 		if (r < 0) {

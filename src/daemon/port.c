@@ -19,26 +19,20 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "daemon/loop.h"
+#include "dataplane/qp.h"
+#include "dataplane/worker.h"
 #include "net/vnet.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/loop.h"
 #include "vhost/dev.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
-struct qp {
-	struct port *port;
-	unsigned q;
-	struct ev rx_kick, tx_kick, be_ev, work;
-	bool rx_wait_guest; /* guest has no receive buffers: back-end reads paused */
-	bool tx_wait_be;    /* back-end full: guest transmit paused */
-};
-
 struct port {
 	struct port_config cfg;
-	struct loop *loop;
+	struct loop *loop; /* the control loop: sockets and timers */
 	struct vu_dev dev;
 	struct backend *be;
 	struct vnet *net;
@@ -48,6 +42,8 @@ struct port {
 	unsigned backoff_ms;
 	bool connected;
 	struct port *peer; /* the cross-connected port, for back-end `port` */
+	struct worker *workers[VU_MAX_QUEUE_PAIRS]; /* distinct workers, ascending, for locking */
+	unsigned nworkers;
 	struct qp qp[VU_MAX_QUEUE_PAIRS];
 };
 
@@ -56,173 +52,50 @@ const struct port_config *port_config(const struct port *p)
 	return &p->cfg;
 }
 
-int port_link_peers(struct port *a, struct port *b)
-{
-	if (a->cfg.backend != PORT_BACKEND_PORT || b->cfg.backend != PORT_BACKEND_PORT)
-		return -EINVAL;
-	backend_peer_set(a->be, b->net);
-	backend_peer_set(b->be, a->net);
-	a->peer = b;
-	b->peer = a;
-	return 0;
-}
-
 const char *port_name(const struct port *p)
 {
 	return p->cfg.name;
 }
 
-/* Points ev at fd (registering EPOLLIN), moving it off whatever it watched before. */
-static void sync_kick(struct port *p, struct ev *ev, int fd)
+/* Takes the locks of every worker running one of p's queue pairs, in index order. */
+static void port_lock(struct port *p)
 {
-	int r;
-
-	if (ev->fd == fd)
-		return;
-	loop_del(p->loop, ev);
-	if (fd < 0)
-		return;
-	r = loop_add(p->loop, ev, fd, EPOLLIN);
-	if (r < 0)
-		log_error("%s: cannot watch kick fd: %s", p->cfg.name, strerror(-r));
+	for (unsigned i = 0; i < p->nworkers; i++)
+		worker_lock(p->workers[i]);
 }
 
-/* Arms the back-end queue fd for exactly what the queue pair is waiting for. */
-static void sync_backend(struct qp *qp)
+/* Releases what port_lock() took and wakes the workers to look at deferred work. */
+static void port_unlock(struct port *p)
 {
-	struct port *p = qp->port;
-	uint32_t want = 0;
-
-	if (p->be->ops->recv && vu_ring_live(&p->dev, 2 * qp->q) && !qp->rx_wait_guest)
-		want |= EPOLLIN;
-	if (qp->tx_wait_be)
-		want |= EPOLLOUT;
-	loop_mod(p->loop, &qp->be_ev, want);
-}
-
-/* True when ring idx is started without a kick fd: the front-end asked us to poll it. */
-static bool ring_polled(const struct port *p, unsigned idx)
-{
-	const struct vu_ring *r = &p->dev.ring[idx];
-
-	return r->started && r->kick_fd < 0;
-}
-
-/* Runs guest transmit for qp and arms whatever it ends up waiting for. */
-static void run_tx(struct qp *qp)
-{
-	struct port *p = qp->port;
-
-	if (qp->tx_wait_be)
-		return;
-	switch (vnet_tx(p->net, qp->q)) {
-	case VNET_MORE:
-		loop_defer(p->loop, &qp->work);
-		break;
-	case VNET_WAIT_BACKEND:
-		qp->tx_wait_be = true;
-		sync_backend(qp);
-		break;
-	default:
-		break;
+	for (unsigned i = p->nworkers; i-- > 0;) {
+		worker_unlock(p->workers[i]);
+		worker_wake(p->workers[i]);
 	}
 }
 
-/* Runs guest receive for qp and arms whatever it ends up waiting for. */
-static void run_rx(struct qp *qp)
+int port_link_peers(struct port *a, struct port *b)
 {
-	struct port *p = qp->port;
-
-	switch (vnet_rx(p->net, qp->q)) {
-	case VNET_MORE:
-		loop_defer(p->loop, &qp->work);
-		break;
-	case VNET_WAIT_GUEST:
-		qp->rx_wait_guest = true;
-		break;
-	default:
-		break;
-	}
-	sync_backend(qp);
+	if (a->cfg.backend != PORT_BACKEND_PORT || b->cfg.backend != PORT_BACKEND_PORT)
+		return -EINVAL;
+	/* Same workers for both (cli makes queue counts equal and main the worker bases). */
+	port_lock(a);
+	backend_peer_set(a->be, b->net);
+	backend_peer_set(b->be, a->net);
+	a->peer = b;
+	b->peer = a;
+	port_unlock(a);
+	return 0;
 }
 
-/* Reads an eventfd to zero; the count does not matter. */
-static void drain_eventfd(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: already drained. */
-	}
-}
-
-static void on_rx_kick(struct ev *ev, uint32_t events)
-{
-	struct qp *qp = container_of(ev, struct qp, rx_kick);
-
-	drain_eventfd(ev->fd);
-	qp->rx_wait_guest = false;
-	run_rx(qp);
-}
-
-static void on_tx_kick(struct ev *ev, uint32_t events)
-{
-	struct qp *qp = container_of(ev, struct qp, tx_kick);
-
-	drain_eventfd(ev->fd);
-	run_tx(qp);
-}
-
-static void on_backend(struct ev *ev, uint32_t events)
-{
-	struct qp *qp = container_of(ev, struct qp, be_ev);
-
-	if (events & EPOLLOUT) {
-		qp->tx_wait_be = false;
-		sync_backend(qp);
-		run_tx(qp);
-	}
-	if (events & (EPOLLIN | EPOLLERR))
-		run_rx(qp);
-}
-
-static void on_work(struct ev *ev, uint32_t events)
-{
-	struct qp *qp = container_of(ev, struct qp, work);
-	struct port *p = qp->port;
-
-	if (!p->connected)
-		return;
-	run_tx(qp);
-	if (qp->rx_wait_guest && ring_polled(p, 2 * qp->q))
-		qp->rx_wait_guest = false;
-	run_rx(qp);
-	/* Rings without a kick fd are polled: come back on every loop turn. */
-	if (ring_polled(p, 2 * qp->q) || ring_polled(p, 2 * qp->q + 1))
-		loop_defer(p->loop, &qp->work);
-}
-
-/* vhost-user hook: ring idx changed state; re-arm its queue pair. */
+/* vhost-user hook (control thread, port locked): ring idx changed state. */
 static void on_ring_changed(void *opaque, unsigned idx)
 {
 	struct port *p = opaque;
-	struct qp *qp = &p->qp[idx / 2];
-	const struct vu_ring *rx = &p->dev.ring[2 * qp->q];
-	const struct vu_ring *tx = &p->dev.ring[2 * qp->q + 1];
 
-	sync_kick(p, &qp->rx_kick, rx->started ? rx->kick_fd : -1);
-	sync_kick(p, &qp->tx_kick, tx->started ? tx->kick_fd : -1);
-	if (!vu_ring_live(&p->dev, 2 * qp->q))
-		qp->rx_wait_guest = false;
-	if (!tx->started)
-		qp->tx_wait_be = false;
-	sync_backend(qp);
-	/* Buffers may have been posted before the ring started: look once. */
-	if (rx->started || tx->started)
-		loop_defer(p->loop, &qp->work);
+	qp_sync(&p->qp[idx / 2]);
 }
 
-/* vhost-user hook: features negotiated; configure the back-end to match. */
+/* vhost-user hook (control thread, port locked): features negotiated; configure the back-end. */
 static int on_features_changed(void *opaque, uint64_t features)
 {
 	struct port *p = opaque;
@@ -234,6 +107,16 @@ static const struct vu_dev_ops port_dev_ops = {
 	.ring_changed = on_ring_changed,
 	.features_changed = on_features_changed,
 };
+
+/* Reads a timerfd to zero. */
+static void drain_timer(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: spurious wake-up. */
+	}
+}
 
 /* Arms the reconnect timer for client mode, doubling the delay up to a cap. */
 static void schedule_connect(struct port *p)
@@ -253,13 +136,10 @@ static void port_disconnect(struct port *p, const char *why)
 		return;
 	log_info("%s: front-end disconnected (%s)", p->cfg.name, why);
 	loop_del(p->loop, &p->conn_ev);
-	vu_dev_detach(&p->dev);
+	port_lock(p);
+	vu_dev_detach(&p->dev); /* stops every ring: qp_sync() disarms each pair */
+	port_unlock(p);
 	p->connected = false;
-	for (unsigned q = 0; q < p->cfg.queues; q++) {
-		p->qp[q].rx_wait_guest = false;
-		p->qp[q].tx_wait_be = false;
-		sync_backend(&p->qp[q]);
-	}
 	if (p->cfg.client) {
 		p->backoff_ms = BACKOFF_MIN_MS;
 		schedule_connect(p);
@@ -269,8 +149,11 @@ static void port_disconnect(struct port *p, const char *why)
 static void on_conn(struct ev *ev, uint32_t events)
 {
 	struct port *p = container_of(ev, struct port, conn_ev);
-	int r = vu_dev_on_readable(&p->dev);
+	int r;
 
+	port_lock(p);
+	r = vu_dev_on_readable(&p->dev);
+	port_unlock(p);
 	if (r < 0)
 		port_disconnect(p, r == -EPIPE ? "closed by peer" : strerror(-r));
 }
@@ -280,11 +163,15 @@ static void port_attach(struct port *p, int fd)
 {
 	int r;
 
+	port_lock(p);
 	vu_dev_attach(&p->dev, fd);
+	port_unlock(p);
 	r = loop_add(p->loop, &p->conn_ev, fd, EPOLLIN);
 	if (r < 0) {
 		log_error("%s: cannot watch connection: %s", p->cfg.name, strerror(-r));
+		port_lock(p);
 		vu_dev_detach(&p->dev);
+		port_unlock(p);
 		return;
 	}
 	p->connected = true;
@@ -312,7 +199,7 @@ static void on_timer(struct ev *ev, uint32_t events)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
 
-	drain_eventfd(p->timer_fd);
+	drain_timer(p->timer_fd);
 	if (p->connected)
 		return;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -357,6 +244,20 @@ static int port_listen(struct port *p)
 	return 0;
 }
 
+/* Records w among the port's workers, keeping the list sorted and without duplicates. */
+static void port_add_worker(struct port *p, struct worker *w)
+{
+	unsigned i = 0;
+
+	while (i < p->nworkers && worker_index(p->workers[i]) < worker_index(w))
+		i++;
+	if (i < p->nworkers && p->workers[i] == w)
+		return;
+	memmove(&p->workers[i + 1], &p->workers[i], (p->nworkers - i) * sizeof(p->workers[0]));
+	p->workers[i] = w;
+	p->nworkers++;
+}
+
 int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 {
 	struct port *p = calloc(1, sizeof(*p));
@@ -371,16 +272,6 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	ev_init(&p->listen_ev, on_listen);
 	ev_init(&p->conn_ev, on_conn);
 	ev_init(&p->timer_ev, on_timer);
-	for (unsigned q = 0; q < VU_MAX_QUEUE_PAIRS; q++) {
-		struct qp *qp = &p->qp[q];
-
-		qp->port = p;
-		qp->q = q;
-		ev_init(&qp->rx_kick, on_rx_kick);
-		ev_init(&qp->tx_kick, on_tx_kick);
-		ev_init(&qp->be_ev, on_backend);
-		ev_init(&qp->work, on_work);
-	}
 	switch (cfg->backend) {
 	case PORT_BACKEND_TAP:
 		r = backend_tap_create(cfg->ifname, cfg->queues, &p->be);
@@ -405,11 +296,15 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		r = -ENOMEM;
 		goto fail;
 	}
-	for (unsigned q = 0; q < cfg->queues; q++) {
-		r = loop_add(l, &p->qp[q].be_ev, p->be->ops->queue_fd(p->be, q), 0);
-		if (r < 0)
-			goto fail;
-	}
+	for (unsigned q = 0; q < cfg->queues; q++)
+		port_add_worker(p, worker_get(cfg->worker_base + q));
+	port_lock(p);
+	for (unsigned q = 0; q < cfg->queues && r >= 0; q++)
+		r = qp_init(&p->qp[q], &p->dev, p->net, p->be, q, worker_get(cfg->worker_base + q),
+			    cfg->poll);
+	port_unlock(p);
+	if (r < 0)
+		goto fail;
 	if (cfg->client) {
 		p->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (p->timer_fd < 0) {
@@ -430,10 +325,14 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		if (r < 0)
 			goto fail;
 	}
-	log_info("%s: %s %s, back-end %s%s%s, %u queue pair(s)", p->cfg.name,
+	log_info("%s: %s %s, back-end %s%s%s, %u queue pair(s), poll=%s, worker %u", p->cfg.name,
 		 cfg->client ? "connecting to" : "listening on", cfg->socket, p->be->ops->name,
 		 cfg->backend == PORT_BACKEND_TAP ? " " : "",
-		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues);
+		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues,
+		 cfg->poll == POLL_EVENT  ? "event"
+		 : cfg->poll == POLL_BUSY ? "busy"
+					  : "adaptive",
+		 worker_index(worker_get(cfg->worker_base)));
 	*ret = p;
 	return 0;
 fail:
@@ -446,13 +345,15 @@ void port_free(struct port *p)
 	if (!p)
 		return;
 	port_disconnect(p, "shutting down");
+	port_lock(p);
 	if (p->peer) {
 		/* The peer must not deliver into a device model that is going away. */
 		backend_peer_set(p->peer->be, NULL);
 		p->peer->peer = NULL;
 	}
 	for (unsigned q = 0; q < p->cfg.queues; q++)
-		loop_del(p->loop, &p->qp[q].be_ev);
+		qp_fini(&p->qp[q]);
+	port_unlock(p);
 	loop_del(p->loop, &p->listen_ev);
 	loop_del(p->loop, &p->timer_ev);
 	if (p->listen_fd >= 0) {
@@ -466,27 +367,28 @@ void port_free(struct port *p)
 	free(p);
 }
 
-size_t port_format_stats(const struct port *p, char *buf, size_t len)
+size_t port_format_stats(struct port *p, char *buf, size_t len)
 {
-	const struct vnet_stats *s = p->net ? vnet_stats(p->net) : NULL;
-	static const struct vnet_stats zero;
 	const char *state = p->connected ? "connected" : "waiting";
+	struct vnet_stats s = { 0 };
 	uint64_t faults = 0;
 	int n;
 
-	if (!s)
-		s = &zero;
+	port_lock(p);
+	if (p->net)
+		vnet_stats_sum(p->net, &s);
 	for (unsigned i = 0; i < p->dev.nvrings; i++) {
 		faults += p->dev.ring[i].vq.faults;
 		if (p->connected && p->dev.ring[i].vq.broken)
 			state = "broken";
 	}
+	port_unlock(p);
 	n = snprintf(buf, len,
 		     "port=%s state=%s tx_packets=%" PRIu64 " tx_bytes=%" PRIu64
 		     " tx_dropped=%" PRIu64 " tx_errors=%" PRIu64 " rx_packets=%" PRIu64
 		     " rx_bytes=%" PRIu64 " rx_dropped=%" PRIu64 " ring_faults=%" PRIu64 "\n",
-		     p->cfg.name, state, s->tx_packets, s->tx_bytes, s->tx_dropped, s->tx_errors,
-		     s->rx_packets, s->rx_bytes, s->rx_dropped, faults);
+		     p->cfg.name, state, s.tx_packets, s.tx_bytes, s.tx_dropped, s.tx_errors,
+		     s.rx_packets, s.rx_bytes, s.rx_dropped, faults);
 	if (n < 0)
 		return 0;
 	return (size_t)n < len ? (size_t)n : len - 1;

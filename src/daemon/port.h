@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/un.h>
 
+#include "dataplane/qp.h"
+
 struct loop;
 struct port;
 
@@ -23,6 +25,8 @@ struct port_config {
 	char ifname[IFNAMSIZ];	  /* tap */
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
+	enum poll_mode poll;
+	unsigned worker_base; /* queue pair q runs on worker (worker_base + q) % workers */
 };
 
 /*
@@ -35,7 +39,7 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret);
 void port_free(struct port *p);
 
 /* Writes the port's one-line status and counters (with '\n') into buf; returns its length. */
-size_t port_format_stats(const struct port *p, char *buf, size_t len);
+size_t port_format_stats(struct port *p, char *buf, size_t len);
 
 /* Cross-connects two ports whose back-end is `port`. Returns 0 or -EINVAL. */
 int port_link_peers(struct port *a, struct port *b);

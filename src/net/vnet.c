@@ -34,18 +34,44 @@ enum {
 	VNET_MAX_FRAME = 65535 + 14 + 4, /* largest GSO frame: IP length limit + Ethernet + VLAN */
 };
 
+/* Per-thread scratch: iovec and chain arrays for one queue pass; tx and rx parts are disjoint
+ * because a port-to-port transmit fills the peer's receive ring while its own frame is held. */
+struct vnet_scratch {
+	struct iovec tx_iov[VIRTQ_MAX_IOV];
+	struct iovec out[VIRTQ_MAX_IOV + 1];
+	struct iovec rx_iov[VIRTQ_MAX_IOV];
+	struct virtq_chain chains[VNET_RX_MAX_CHAINS];
+};
+
+static __thread struct vnet_scratch *scratch;
+
+/* Per queue pair: written only by the thread that owns the pair. */
+struct vnet_queue {
+	struct vnet_stats st;
+	struct ratelimit rl;
+};
+
 struct vnet {
 	struct vu_dev *dev;
 	struct backend *be;
 	uint64_t features;
 	unsigned hdr_len;
 	bool mrg;
-	struct vnet_stats st;
-	struct ratelimit rl;
-	struct iovec iov[VIRTQ_MAX_IOV];
-	struct iovec out[VIRTQ_MAX_IOV + 1];
-	struct virtq_chain chains[VNET_RX_MAX_CHAINS];
+	struct vnet_queue qs[VU_MAX_QUEUE_PAIRS];
 };
+
+int vnet_thread_init(void)
+{
+	if (!scratch)
+		scratch = calloc(1, sizeof(*scratch));
+	return scratch ? 0 : -ENOMEM;
+}
+
+void vnet_thread_fini(void)
+{
+	free(scratch);
+	scratch = NULL;
+}
 
 uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads)
 {
@@ -73,7 +99,8 @@ struct vnet *vnet_new(struct vu_dev *dev, struct backend *be)
 	n->dev = dev;
 	n->be = be;
 	n->hdr_len = 10;
-	n->rl = (struct ratelimit)RATELIMIT_INIT;
+	for (unsigned q = 0; q < VU_MAX_QUEUE_PAIRS; q++)
+		n->qs[q].rl = (struct ratelimit)RATELIMIT_INIT;
 	return n;
 }
 
@@ -82,9 +109,20 @@ void vnet_free(struct vnet *n)
 	free(n);
 }
 
-const struct vnet_stats *vnet_stats(const struct vnet *n)
+void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret)
 {
-	return &n->st;
+	memset(ret, 0, sizeof(*ret));
+	for (unsigned q = 0; q < VU_MAX_QUEUE_PAIRS; q++) {
+		const struct vnet_stats *s = &n->qs[q].st;
+
+		ret->tx_packets += s->tx_packets;
+		ret->tx_bytes += s->tx_bytes;
+		ret->tx_dropped += s->tx_dropped;
+		ret->tx_errors += s->tx_errors;
+		ret->rx_packets += s->rx_packets;
+		ret->rx_bytes += s->rx_bytes;
+		ret->rx_dropped += s->rx_dropped;
+	}
 }
 
 int vnet_set_features(struct vnet *n, uint64_t features)
@@ -159,6 +197,8 @@ static const char *tx_hdr_invalid(const struct vnet *n, const struct virtio_net_
 /* Sends one transmit chain. Returns 0 (sent or counted as dropped/error) or -EAGAIN. */
 static int tx_one(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 {
+	struct vnet_queue *vq_st = &n->qs[q];
+	struct vnet_scratch *sc = scratch;
 	struct virtio_net_hdr h = { 0 };
 	const char *why;
 	size_t frame_len;
@@ -166,60 +206,64 @@ static int tx_one(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 	int k;
 
 	if (ch->out_len < n->hdr_len) {
-		n->st.tx_errors++;
-		log_rl(&n->rl, LOG_LVL_WARN, "%s: tx frame shorter than its header", n->dev->name);
+		vq_st->st.tx_errors++;
+		log_rl(&vq_st->rl, LOG_LVL_WARN, "%s: tx frame shorter than its header",
+		       n->dev->name);
 		return 0;
 	}
-	iov_to_buf(n->iov, ch->out_iov, 0, &h, n->hdr_len);
+	iov_to_buf(sc->tx_iov, ch->out_iov, 0, &h, n->hdr_len);
 	frame_len = ch->out_len - n->hdr_len;
 	why = tx_hdr_invalid(n, &h, frame_len);
 	if (why) {
-		n->st.tx_errors++;
-		log_rl(&n->rl, LOG_LVL_WARN, "%s: tx frame dropped: %s", n->dev->name, why);
+		vq_st->st.tx_errors++;
+		log_rl(&vq_st->rl, LOG_LVL_WARN, "%s: tx frame dropped: %s", n->dev->name, why);
 		return 0;
 	}
 	h.num_buffers = 0;
-	n->out[0].iov_base = &h;
-	n->out[0].iov_len = n->hdr_len;
-	k = iov_tail(n->iov, ch->out_iov, n->hdr_len, n->out + 1, VIRTQ_MAX_IOV);
+	sc->out[0].iov_base = &h;
+	sc->out[0].iov_len = n->hdr_len;
+	k = iov_tail(sc->tx_iov, ch->out_iov, n->hdr_len, sc->out + 1, VIRTQ_MAX_IOV);
 	if (k < 0) {
-		n->st.tx_errors++;
+		vq_st->st.tx_errors++;
 		return 0;
 	}
-	s = n->be->ops->send(n->be, q, n->out, (unsigned)k + 1);
+	s = n->be->ops->send(n->be, q, sc->out, (unsigned)k + 1);
 	if (s == -EAGAIN)
 		return -EAGAIN;
 	if (s == -ENOBUFS) {
-		n->st.tx_dropped++; /* the receiving side had no room: a normal drop */
+		vq_st->st.tx_dropped++; /* the receiving side had no room: a normal drop */
 		return 0;
 	}
 	if (s < 0) {
-		n->st.tx_dropped++;
-		log_rl(&n->rl, LOG_LVL_WARN, "%s: back-end refused a tx frame: %s", n->dev->name,
-		       strerror((int)-s));
+		vq_st->st.tx_dropped++;
+		log_rl(&vq_st->rl, LOG_LVL_WARN, "%s: back-end refused a tx frame: %s",
+		       n->dev->name, strerror((int)-s));
 		return 0;
 	}
-	n->st.tx_packets++;
-	n->st.tx_bytes += frame_len;
+	vq_st->st.tx_packets++;
+	vq_st->st.tx_bytes += frame_len;
 	return 0;
 }
 
-enum vnet_result vnet_tx(struct vnet *n, unsigned q)
+enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done)
 {
+	struct vnet_scratch *sc = scratch;
 	struct vu_ring *ring = &n->dev->ring[2 * q + 1];
 	struct virtq *vq = &ring->vq;
 	enum vnet_result res = VNET_MORE;
 	struct virtq_chain ch;
 	unsigned done = 0;
 
+	*ret_done = 0;
 	if (!ring->started || !virtq_ready(vq))
 		return VNET_IDLE;
 	virtq_disable_notify(vq);
 	while (done < VNET_TX_BUDGET) {
-		int r = virtq_pop(vq, n->iov, VIRTQ_MAX_IOV, &ch);
+		int r = virtq_pop(vq, sc->tx_iov, VIRTQ_MAX_IOV, &ch);
 
 		if (r == 0) {
-			if (virtq_enable_notify(vq)) {
+			/* Polling: leave guest notifications off, we will look again anyway. */
+			if (!poll && virtq_enable_notify(vq)) {
 				virtq_disable_notify(vq);
 				continue;
 			}
@@ -241,7 +285,7 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q)
 		done++;
 		if (!ring->enabled) {
 			/* A started but disabled ring is drained without side effects. */
-			n->st.tx_dropped++;
+			n->qs[q].st.tx_dropped++;
 		} else if (tx_one(n, q, &ch) == -EAGAIN) {
 			virtq_unpop(vq, 1);
 			res = VNET_WAIT_BACKEND;
@@ -252,21 +296,23 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q)
 	if (done && n->be->ops->flush)
 		n->be->ops->flush(n->be, q);
 	virtq_flush_notify(vq);
+	*ret_done = done;
 	return res;
 }
 
 /* Writes num_buffers into the header of a received frame held in iov. */
-static void rx_set_num_buffers(struct vnet *n, unsigned niov, uint16_t count)
+static void rx_set_num_buffers(unsigned niov, uint16_t count)
 {
 	uint16_t v = htole16(count);
 
-	iov_from_buf(n->iov, niov, offsetof(struct virtio_net_hdr, num_buffers), &v, sizeof(v));
+	iov_from_buf(scratch->rx_iov, niov, offsetof(struct virtio_net_hdr, num_buffers), &v,
+		     sizeof(v));
 }
 
 /*
  * Takes receive chains from vq until they hold at least `want` bytes (or one chain without
- * MRG_RXBUF), their iovecs in n->iov. Returns 1 with the counts set, 0 when the guest has not
- * posted enough (nothing kept), or -EFAULT when the ring broke.
+ * MRG_RXBUF), their iovecs in scratch->rx_iov. Returns 1 with the counts set, 0 when the guest has
+ * not posted enough (nothing kept), or -EFAULT when the ring broke.
  */
 static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *ret_niov,
 		     unsigned *ret_nch, size_t *ret_cap)
@@ -277,7 +323,7 @@ static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *re
 
 	do {
 		struct virtq_chain ch;
-		int r = virtq_pop(vq, n->iov + niov, VIRTQ_MAX_IOV - niov, &ch);
+		int r = virtq_pop(vq, scratch->rx_iov + niov, VIRTQ_MAX_IOV - niov, &ch);
 
 		if (r == 0)
 			break;
@@ -291,7 +337,7 @@ static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *re
 			virtq_fault(vq, "readable descriptor in a receive chain");
 		if (vq->broken)
 			return -EFAULT;
-		n->chains[nch++] = ch;
+		scratch->chains[nch++] = ch;
 		niov += ch.in_iov;
 		cap += ch.in_len;
 	} while (n->mrg && cap < want && nch < VNET_RX_MAX_CHAINS && nch < vq->num);
@@ -308,30 +354,33 @@ static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *re
 }
 
 /* Hands back the chains a frame of `len` bytes filled and returns the others to the ring. */
-static void rx_commit(struct vnet *n, struct virtq *vq, unsigned niov, unsigned nch, size_t len)
+static void rx_commit(struct vnet *n, unsigned q, struct virtq *vq, unsigned niov, unsigned nch,
+		      size_t len)
 {
 	unsigned used = 0;
 
 	for (size_t rem = len; rem > 0; used++) {
-		size_t l = MIN(rem, (size_t)n->chains[used].in_len);
+		size_t l = MIN(rem, (size_t)scratch->chains[used].in_len);
 
-		virtq_push(vq, n->chains[used].head, (uint32_t)l);
+		virtq_push(vq, scratch->chains[used].head, (uint32_t)l);
 		rem -= l;
 	}
 	virtq_unpop(vq, (uint16_t)(nch - used));
 	if (n->hdr_len == sizeof(struct virtio_net_hdr))
-		rx_set_num_buffers(n, niov, n->mrg ? (uint16_t)used : 1);
-	n->st.rx_packets++;
-	n->st.rx_bytes += len - n->hdr_len;
+		rx_set_num_buffers(niov, n->mrg ? (uint16_t)used : 1);
+	n->qs[q].st.rx_packets++;
+	n->qs[q].st.rx_bytes += len - n->hdr_len;
 }
 
-enum vnet_result vnet_rx(struct vnet *n, unsigned q)
+enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done)
 {
+	unsigned done = 0;
 	struct virtq *vq = &n->dev->ring[2 * q].vq;
 	/* Room for the largest frame plus one byte, so a full read always means truncation. */
 	size_t want = n->hdr_len + n->be->ops->max_frame(n->be) + 1;
 	enum vnet_result res = VNET_MORE;
 
+	*ret_done = 0;
 	if (!n->be->ops->recv || !vu_ring_live(n->dev, 2 * q))
 		return VNET_IDLE;
 	for (unsigned pk = 0; pk < VNET_RX_BUDGET; pk++) {
@@ -345,31 +394,35 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q)
 			break;
 		}
 		if (r == 0) {
-			if (virtq_enable_notify(vq))
+			if (!poll && virtq_enable_notify(vq))
 				continue;
 			res = VNET_WAIT_GUEST;
 			break;
 		}
-		len = n->be->ops->recv(n->be, q, n->iov, niov);
+		len = n->be->ops->recv(n->be, q, scratch->rx_iov, niov);
 		if (len < 0) {
 			virtq_unpop(vq, (uint16_t)nch);
 			if (len != -EAGAIN)
-				log_rl(&n->rl, LOG_LVL_WARN, "%s: back-end receive failed: %s",
-				       n->dev->name, strerror((int)-len));
+				log_rl(&n->qs[q].rl, LOG_LVL_WARN,
+				       "%s: back-end receive failed: %s", n->dev->name,
+				       strerror((int)-len));
 			res = VNET_IDLE;
 			break;
 		}
 		/* A frame that filled every byte may have been cut short by the device. */
 		if ((size_t)len >= cap || (size_t)len < n->hdr_len) {
 			virtq_unpop(vq, (uint16_t)nch);
-			n->st.rx_dropped++;
-			log_rl(&n->rl, LOG_LVL_WARN, "%s: rx frame of %zd bytes does not fit %zu",
-			       n->dev->name, len, cap);
+			n->qs[q].st.rx_dropped++;
+			log_rl(&n->qs[q].rl, LOG_LVL_WARN,
+			       "%s: rx frame of %zd bytes does not fit %zu", n->dev->name, len,
+			       cap);
 			continue;
 		}
-		rx_commit(n, vq, niov, nch, (size_t)len);
+		rx_commit(n, q, vq, niov, nch, (size_t)len);
+		done++;
 	}
 	virtq_flush_notify(vq);
+	*ret_done = done;
 	return res;
 }
 
@@ -389,11 +442,11 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 		return -ENOBUFS;
 	if (cap < n->hdr_len + frame) {
 		virtq_unpop(vq, (uint16_t)nch);
-		n->st.rx_dropped++;
+		n->qs[dq].st.rx_dropped++;
 		return -ENOBUFS;
 	}
 	/* Peers negotiate no offloads, so the header carries nothing but num_buffers. */
-	iov_from_buf(n->iov, niov, 0, zero_hdr, n->hdr_len);
+	iov_from_buf(scratch->rx_iov, niov, 0, zero_hdr, n->hdr_len);
 	for (unsigned i = 0; i < niov_src; i++) {
 		size_t l = iov[i].iov_len;
 		const char *p = iov[i].iov_base;
@@ -402,11 +455,11 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 			skip -= l;
 			continue;
 		}
-		iov_from_buf(n->iov, niov, n->hdr_len + off, p + skip, l - skip);
+		iov_from_buf(scratch->rx_iov, niov, n->hdr_len + off, p + skip, l - skip);
 		off += l - skip;
 		skip = 0;
 	}
-	rx_commit(n, vq, niov, nch, n->hdr_len + frame);
+	rx_commit(n, dq, vq, niov, nch, n->hdr_len + frame);
 	return 0;
 }
 

@@ -39,11 +39,19 @@ void vnet_free(struct vnet *n);
 /* Applies negotiated features: header length, offload checks, back-end configuration. */
 int vnet_set_features(struct vnet *n, uint64_t features);
 
-/* Moves guest transmissions of queue pair q to the back-end, at most a budget's worth. */
-enum vnet_result vnet_tx(struct vnet *n, unsigned q);
+/*
+ * Moves guest transmissions of queue pair q to the back-end, at most a budget's worth, and stores
+ * the number of frames taken in *ret_done. With poll, guest notifications stay off (the caller
+ * polls); otherwise they are re-enabled once the ring is drained. Needs vnet_thread_init().
+ */
+enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done);
 
-/* Moves back-end frames of queue pair q into guest buffers, at most a budget's worth. */
-enum vnet_result vnet_rx(struct vnet *n, unsigned q);
+/* Moves back-end frames of queue pair q into guest buffers; as vnet_tx() otherwise. */
+enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done);
+
+/* Allocates the calling thread's scratch buffers (once per data-path thread). 0 or -ENOMEM. */
+int vnet_thread_init(void);
+void vnet_thread_fini(void);
 
 /*
  * Copies one frame (iov minus its first `skip` header bytes) into the receive ring of queue pair
@@ -55,5 +63,5 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 /* Publishes what vnet_deliver() put in queue pair q's receive ring and notifies the guest. */
 void vnet_rx_flush(struct vnet *n, unsigned q);
 
-/* Counters since the device model was created. */
-const struct vnet_stats *vnet_stats(const struct vnet *n);
+/* Sums the per-queue counters; call with the owning workers' locks held. */
+void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret);

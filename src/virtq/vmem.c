@@ -49,14 +49,14 @@ static int vmem_insert(struct vmem *m, const struct vmem_region *r)
 
 int vmem_add_raw(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, void *hva)
 {
-	struct vmem_region r = { .gpa = gpa, .size = size, .uva = uva, .hva = hva };
+	struct vmem_region r = { .gpa = gpa, .size = size, .uva = uva, .hva = hva, .refs = 1 };
 
 	return vmem_insert(m, &r);
 }
 
 int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint64_t offset, int fd)
 {
-	struct vmem_region r = { .gpa = gpa, .size = size, .uva = uva };
+	struct vmem_region r = { .gpa = gpa, .size = size, .uva = uva, .refs = 1 };
 	struct stat st;
 	uint64_t map_len, align;
 	void *p;
@@ -64,13 +64,21 @@ int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint6
 
 	if (size == 0 || offset + size < offset || gpa + size < gpa || uva + size < uva)
 		return -EINVAL;
-	if (m->nregions >= VMEM_MAX_REGIONS)
-		return -ENOSPC;
-	for (unsigned i = 0; i < m->nregions; i++)
-		if (ranges_overlap(gpa, size, m->r[i].gpa, m->r[i].size))
-			return -EEXIST;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	for (unsigned i = 0; i < m->nregions; i++) {
+		struct vmem_region *o = &m->r[i];
+
+		if (o->gpa == gpa && o->size == size && o->uva == uva && o->offset == offset &&
+		    o->dev == (uint64_t)st.st_dev && o->ino == (uint64_t)st.st_ino && o->refs) {
+			o->refs++;
+			return 0;
+		}
+		if (ranges_overlap(gpa, size, o->gpa, o->size))
+			return -EEXIST;
+	}
+	if (m->nregions >= VMEM_MAX_REGIONS)
+		return -ENOSPC;
 	/* A region past the end of its file would SIGBUS us on first touch. */
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < offset + size)
 		return -EINVAL;
@@ -87,6 +95,9 @@ int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint6
 		return -errno;
 	r.map_base = p;
 	r.map_len = map_len;
+	r.offset = offset;
+	r.dev = (uint64_t)st.st_dev;
+	r.ino = (uint64_t)st.st_ino;
 	r.hva = (uint8_t *)p + offset;
 	ret = vmem_insert(m, &r);
 	if (ret < 0)
@@ -109,6 +120,8 @@ int vmem_remove(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva)
 
 		if (r->gpa != gpa || r->size != size || r->uva != uva)
 			continue;
+		if (--r->refs > 0)
+			return 0;
 		region_unmap(r);
 		memmove(r, r + 1, (m->nregions - i - 1) * sizeof(*r));
 		m->nregions--;

@@ -21,6 +21,9 @@ struct vmem_region {
 	uint8_t *hva;	/* our mapping of gpa */
 	void *map_base; /* what munmap() takes; NULL for regions we did not map */
 	size_t map_len;
+	uint64_t offset;   /* mmap offset in the backing file */
+	uint64_t dev, ino; /* backing file identity (0 for raw regions) */
+	unsigned refs;	   /* identical adds: QEMU 7.2 repeats ADD_MEM_REG per queue pair */
 };
 
 /* Regions sorted by gpa, non-overlapping in gpa. */
@@ -37,15 +40,17 @@ void vmem_init(struct vmem *m);
 /*
  * Maps `size` bytes at `offset` of fd (MAP_SHARED) as the region [gpa, gpa+size) known to the
  * front-end at uva, after checking for overflow, overlap and that the file is large enough. The
- * caller keeps fd. Returns 0, -EINVAL (bad geometry), -EEXIST (overlap), -ENOSPC (table full), or
- * the errno of fstat/mmap.
+ * caller keeps fd. Adding a region identical to an existing one (same range, offset and file)
+ * only counts a reference. Returns 0, -EINVAL (bad geometry), -EEXIST (overlap), -ENOSPC (table
+ * full), or the errno of fstat/mmap.
  */
 int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint64_t offset, int fd);
 
 /* Adds an already-mapped buffer as a region (tests, internal users). Same checks as vmem_add_fd. */
 int vmem_add_raw(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, void *hva);
 
-/* Removes and unmaps the region matching (gpa, size, uva) exactly. Returns 0 or -ENOENT. */
+/* Drops a reference to the region matching (gpa, size, uva) exactly and unmaps it when none is
+ * left. Returns 0 or -ENOENT. */
 int vmem_remove(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva);
 
 /* Unmaps every region and empties the table. */

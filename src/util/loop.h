@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,5 +43,21 @@ void loop_del(struct loop *l, struct ev *ev);
 /* Runs ev->fn(ev, EV_DEFERRED) after the next poll. Idempotent until it runs. */
 void loop_defer(struct loop *l, struct ev *ev);
 
-/* Waits for events (not at all when work is deferred) and runs callbacks. 0 or -errno. */
+/*
+ * Waits for events (not at all when work is deferred or the poll hook asked to run again), then,
+ * holding the loop's lock if it has one, runs the callbacks, the deferred work and the poll hook.
+ * Returns 0 or a negative errno.
+ */
 int loop_run_once(struct loop *l);
+
+/* Makes loop_run_once() hold `lock` while it runs callbacks (for loops of worker threads). */
+void loop_set_lock(struct loop *l, pthread_mutex_t *lock);
+
+/*
+ * Installs a hook run once per iteration after the callbacks; while it returns true the loop
+ * does not block in epoll_wait (busy polling).
+ */
+void loop_set_poll(struct loop *l, bool (*poll)(void *opaque), void *opaque);
+
+/* Makes a loop blocked in another thread return from epoll_wait. Thread-safe. */
+void loop_wake(struct loop *l);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include "daemon/loop.h"
+#include "util/loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
@@ -12,29 +13,57 @@
 
 struct loop {
 	int epfd;
+	int wake_fd;
+	struct ev wake_ev;
 	struct ev *deferred;
+	pthread_mutex_t *lock;
+	bool (*poll)(void *opaque);
+	void *poll_opaque;
+	bool poll_again;
 };
+
+/* Drains the wake eventfd; waking was the whole point. */
+static void on_wake(struct ev *ev, uint32_t events)
+{
+	uint64_t v;
+
+	if (read(ev->fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: another wake already drained it. */
+	}
+}
 
 int loop_new(struct loop **ret)
 {
 	struct loop *l = calloc(1, sizeof(*l));
+	int r;
 
 	if (!l)
 		return -ENOMEM;
+	l->wake_fd = -1;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->epfd < 0) {
-		int r = -errno;
-		free(l);
-		return r;
-	}
+	if (l->epfd < 0)
+		goto fail_errno;
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->wake_fd < 0)
+		goto fail_errno;
+	ev_init(&l->wake_ev, on_wake);
+	r = loop_add(l, &l->wake_ev, l->wake_fd, EPOLLIN);
+	if (r < 0)
+		goto fail;
 	*ret = l;
 	return 0;
+fail_errno:
+	r = -errno;
+fail:
+	loop_free(l);
+	return r;
 }
 
 void loop_free(struct loop *l)
 {
 	if (!l)
 		return;
+	safe_close(l->wake_fd);
 	safe_close(l->epfd);
 	free(l);
 }
@@ -90,15 +119,31 @@ void loop_defer(struct loop *l, struct ev *ev)
 	l->deferred = ev;
 }
 
-int loop_run_once(struct loop *l)
+void loop_set_lock(struct loop *l, pthread_mutex_t *lock)
 {
-	struct epoll_event events[LOOP_MAX_EVENTS];
-	struct ev *work;
-	int n;
+	l->lock = lock;
+}
 
-	n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, l->deferred ? 0 : -1);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+void loop_set_poll(struct loop *l, bool (*poll)(void *opaque), void *opaque)
+{
+	l->poll = poll;
+	l->poll_opaque = opaque;
+}
+
+void loop_wake(struct loop *l)
+{
+	uint64_t one = 1;
+
+	if (write(l->wake_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so a wake-up is pending anyway. */
+	}
+}
+
+/* Runs callbacks for n ready events, the deferred work and the poll hook. */
+static void dispatch(struct loop *l, const struct epoll_event *events, int n)
+{
+	struct ev *work;
+
 	for (int i = 0; i < n; i++) {
 		struct ev *ev = events[i].data.ptr;
 
@@ -118,5 +163,26 @@ int loop_run_once(struct loop *l)
 		work->fn(work, EV_DEFERRED);
 		work = next;
 	}
+	l->poll_again = l->poll && l->poll(l->poll_opaque);
+}
+
+int loop_run_once(struct loop *l)
+{
+	struct epoll_event events[LOOP_MAX_EVENTS];
+	int n, timeout;
+
+	/* The deferred list is only read unlocked as a hint: a wake-up covers the race. */
+	timeout = (__atomic_load_n(&l->deferred, __ATOMIC_RELAXED) || l->poll_again) ? 0 : -1;
+	n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0;
+	}
+	if (l->lock)
+		pthread_mutex_lock(l->lock);
+	dispatch(l, events, n);
+	if (l->lock)
+		pthread_mutex_unlock(l->lock);
 	return 0;
 }

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "dataplane/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/vnet.h"
+#include "util/log.h"
+#include "util/loop.h"
+
+struct worker {
+	unsigned index;
+	int cpu; /* -1: not pinned */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct loop *loop;
+	struct poller *pollers;
+	bool stop;
+	bool started;
+};
+
+static struct worker *workers;
+static unsigned nworkers;
+
+unsigned workers_count(void)
+{
+	return nworkers;
+}
+
+struct worker *worker_get(unsigned i)
+{
+	return &workers[i % nworkers];
+}
+
+struct loop *worker_loop(struct worker *w)
+{
+	return w->loop;
+}
+
+unsigned worker_index(const struct worker *w)
+{
+	return w->index;
+}
+
+void worker_lock(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+}
+
+void worker_unlock(struct worker *w)
+{
+	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_wake(struct worker *w)
+{
+	loop_wake(w->loop);
+}
+
+void worker_add_poller(struct worker *w, struct poller *p)
+{
+	p->next = w->pollers;
+	w->pollers = p;
+}
+
+void worker_remove_poller(struct worker *w, struct poller *p)
+{
+	for (struct poller **pp = &w->pollers; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			p->next = NULL;
+			return;
+		}
+	}
+}
+
+/* Loop hook: runs every active poller; asks for another turn if any is still active. */
+static bool worker_poll(void *opaque)
+{
+	struct worker *w = opaque;
+	bool again = false;
+
+	for (struct poller *p = w->pollers; p; p = p->next) {
+		if (!p->active)
+			continue;
+		p->fn(p);
+		again = again || p->active;
+	}
+	return again;
+}
+
+/* Thread body: pin, allocate per-thread scratch, run the loop until told to stop. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vhostd-w%u", w->index);
+	pthread_setname_np(pthread_self(), name);
+	if (vnet_thread_init() < 0) {
+		log_error("worker %u: out of memory", w->index);
+		return NULL;
+	}
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		int r = loop_run_once(w->loop);
+		if (r < 0) {
+			log_error("worker %u: event loop: %s", w->index, strerror(-r));
+			break;
+		}
+	}
+	vnet_thread_fini();
+	return NULL;
+}
+
+int workers_start(unsigned n, const unsigned *cpus, unsigned ncpus)
+{
+	int r;
+
+	if (n == 0 || n > WORKERS_MAX)
+		return -EINVAL;
+	workers = calloc(n, sizeof(*workers));
+	if (!workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		struct worker *w = &workers[i];
+
+		w->index = i;
+		w->cpu = ncpus ? (int)cpus[i % ncpus] : -1;
+		pthread_mutex_init(&w->lock, NULL);
+		r = loop_new(&w->loop);
+		if (r < 0)
+			goto fail;
+		loop_set_lock(w->loop, &w->lock);
+		loop_set_poll(w->loop, worker_poll, w);
+		nworkers = i + 1;
+		r = -pthread_create(&w->thread, NULL, worker_main, w);
+		if (r < 0)
+			goto fail;
+		w->started = true;
+		if (w->cpu >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(w->cpu, &set);
+			r = -pthread_setaffinity_np(w->thread, sizeof(set), &set);
+			if (r < 0) {
+				log_error("worker %u: cannot pin to CPU %d: %s", i, w->cpu,
+					  strerror(-r));
+				goto fail;
+			}
+		}
+		if (w->cpu >= 0)
+			log_info("worker %u started on CPU %d", i, w->cpu);
+		else
+			log_info("worker %u started", i);
+	}
+	return 0;
+fail:
+	workers_stop();
+	return r;
+}
+
+void workers_stop(void)
+{
+	for (unsigned i = 0; i < nworkers; i++) {
+		struct worker *w = &workers[i];
+
+		if (w->started) {
+			__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
+			loop_wake(w->loop);
+			pthread_join(w->thread, NULL);
+		}
+		loop_free(w->loop);
+		pthread_mutex_destroy(&w->lock);
+	}
+	free(workers);
+	workers = NULL;
+	nworkers = 0;
+}
