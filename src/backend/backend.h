@@ -13,6 +13,13 @@
 
 struct backend;
 
+/* One frame of a burst: its iovecs (header first) and, after the call, bytes moved or -errno. */
+struct be_frame {
+	const struct iovec *iov;
+	unsigned niov;
+	ssize_t res;
+};
+
 struct backend_ops {
 	const char *name;
 	/* The device accepts and produces checksum/segmentation offload in the header. */
@@ -27,6 +34,11 @@ struct backend_ops {
 	/* Receives one frame (header + data) into iov. Returns its length (may exceed the space,
 	 * meaning truncated), or a negative errno (-EAGAIN: nothing waiting). NULL: never any. */
 	ssize_t (*recv)(struct backend *be, unsigned q, const struct iovec *iov, unsigned n);
+	/* Optional: sends f[0..n) in one go, setting each f[i].res. Returns 0, or a negative errno
+	 * if the burst could not be attempted at all (the caller then sends frame by frame). */
+	int (*send_burst)(struct backend *be, unsigned q, struct be_frame *f, unsigned n);
+	/* Optional: receives up to n frames, one into each f[i] (in order), as recv() would. */
+	int (*recv_burst)(struct backend *be, unsigned q, struct be_frame *f, unsigned n);
 	/* Optional: the burst of sends on queue q is over (publish what was batched). */
 	void (*flush)(struct backend *be, unsigned q);
 	/* Largest frame (without header) the device can hand us with the current settings. */

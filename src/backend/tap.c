@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/uring.h"
 #include "net/virtio_net.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -25,7 +26,8 @@ struct tap {
 	unsigned nq;
 	int fds[TAP_MAX_QUEUES];
 	unsigned mtu;
-	unsigned gso; /* nonzero when the kernel may hand us GSO frames */
+	unsigned gso;  /* nonzero when the kernel may hand us GSO frames */
+	bool no_burst; /* the kernel refused RWF_NOWAIT on tun: one syscall per frame */
 };
 
 /* Returns the tap behind a backend pointer. */
@@ -122,6 +124,63 @@ static ssize_t tap_recv(struct backend *be, unsigned q, const struct iovec *iov,
 	return r < 0 ? -errno : r;
 }
 
+/* Queues one readv or writev per frame on the thread's ring and reaps them all: one syscall. */
+static int tap_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n, bool write)
+{
+	struct io_uring *ring = uring_thread();
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int fd = to_tap(be)->fds[q], r;
+
+	if (!ring || to_tap(be)->no_burst || n > io_uring_sq_space_left(ring))
+		return -EOPNOTSUPP;
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+		/*
+		 * RWF_NOWAIT: an empty queue completes at once with -EAGAIN. Without it io_uring
+		 * would park the read until a frame arrives, and we wait for every completion.
+		 */
+		if (write)
+			io_uring_prep_writev2(sqe, fd, f[i].iov, f[i].niov, (__u64)-1, RWF_NOWAIT);
+		else
+			io_uring_prep_readv2(sqe, fd, f[i].iov, f[i].niov, (__u64)-1, RWF_NOWAIT);
+		io_uring_sqe_set_data64(sqe, i);
+		f[i].res = -ECANCELED;
+	}
+	do {
+		r = io_uring_submit_and_wait(ring, n);
+	} while (r == -EINTR);
+	if (r < 0)
+		return r; /* nothing was submitted: the caller falls back */
+	io_uring_for_each_cqe(ring, head, cqe)
+	{
+		uint64_t i = io_uring_cqe_get_data64(cqe);
+
+		if (i < n)
+			f[i].res = cqe->res;
+		seen++;
+	}
+	io_uring_cq_advance(ring, seen);
+	if (f[0].res == -EOPNOTSUPP) {
+		log_warn("%s: no non-blocking io_uring I/O on tap: one system call per frame",
+			 to_tap(be)->ifname);
+		to_tap(be)->no_burst = true;
+		return -EOPNOTSUPP; /* nothing moved: the caller redoes the burst frame by frame */
+	}
+	return 0;
+}
+
+static int tap_send_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n)
+{
+	return tap_burst(be, q, f, n, true);
+}
+
+static int tap_recv_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n)
+{
+	return tap_burst(be, q, f, n, false);
+}
+
 static unsigned tap_max_frame(struct backend *be)
 {
 	struct tap *t = to_tap(be);
@@ -147,6 +206,8 @@ static const struct backend_ops tap_ops = {
 	.queue_fd = tap_queue_fd,
 	.send = tap_send,
 	.recv = tap_recv,
+	.send_burst = tap_send_burst,
+	.recv_burst = tap_recv_burst,
 	.max_frame = tap_max_frame,
 	.destroy = tap_destroy,
 };

@@ -72,15 +72,18 @@ static void sync_kick(struct qp *qp, struct ev *ev, int fd)
 		log_error("%s: cannot watch kick fd: %s", qp->dev->name, strerror(-r));
 }
 
-/* Arms the back-end queue fd for exactly what the pair waits for; pollers read it themselves. */
+/*
+ * Arms the back-end queue fd for exactly what the pair waits for. Pollers keep EPOLLIN too: the
+ * worker's non-blocking epoll_wait on each turn tells them whether a read would find anything,
+ * so an idle back-end costs no read attempts.
+ */
 static void sync_backend(struct qp *qp)
 {
 	uint32_t want = 0;
 
 	if (qp->be_ev.fd < 0)
 		return;
-	if (!qp->poller.active && qp->be->ops->recv && vu_ring_live(qp->dev, 2 * qp->q) &&
-	    !qp->rx_wait_guest)
+	if (qp->be->ops->recv && vu_ring_live(qp->dev, 2 * qp->q) && !qp->rx_wait_guest)
 		want |= EPOLLIN;
 	if (qp->tx_wait_be)
 		want |= EPOLLOUT;
@@ -168,7 +171,11 @@ static bool qp_poll(struct poller *p)
 		p->active = false;
 		return false;
 	}
-	done = run_tx(qp, true) + run_rx(qp, true);
+	done = run_tx(qp, true);
+	if (qp->be_readable) {
+		qp->be_readable = false;
+		done += run_rx(qp, true);
+	}
 	if (qp->mode != POLL_ADAPTIVE || ring_kickless(qp, 2 * qp->q) ||
 	    ring_kickless(qp, 2 * qp->q + 1))
 		return done > 0;
@@ -204,6 +211,8 @@ static void on_rx_kick(struct ev *ev, uint32_t events)
 
 	drain_eventfd(ev->fd);
 	qp->rx_wait_guest = false;
+	qp->be_readable = true; /* buffers arrived: try the back-end again */
+	sync_backend(qp);
 	run_pair(qp);
 }
 
@@ -223,6 +232,8 @@ static void on_backend(struct ev *ev, uint32_t events)
 		qp->tx_wait_be = false;
 		sync_backend(qp);
 	}
+	if (events & (EPOLLIN | EPOLLERR))
+		qp->be_readable = true;
 	run_pair(qp);
 }
 

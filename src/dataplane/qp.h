@@ -34,6 +34,7 @@ struct qp {
 	bool running;	    /* some ring of the pair is started */
 	bool rx_wait_guest; /* event mode: guest has no receive buffers, back-end reads paused */
 	bool tx_wait_be;    /* back-end full: guest transmit paused */
+	bool be_readable;   /* polling: epoll saw the back-end readable on this loop turn */
 	uint64_t last_work_ns;
 };
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/uring.h"
 #include "net/vnet.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -113,6 +114,7 @@ static void *worker_main(void *arg)
 		}
 	}
 	vnet_thread_fini();
+	uring_thread_fini();
 	return NULL;
 }
 

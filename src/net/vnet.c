@@ -30,7 +30,9 @@ enum {
 	VNET_TX_BUDGET = 256,
 	VNET_RX_BUDGET = 256,
 	VNET_RX_MAX_CHAINS = 1024,
-	VNET_MIN_FRAME = 14,		 /* an Ethernet header */
+	VNET_BURST = 32,		       /* frames per back-end burst */
+	VNET_OUT_POOL = 2 * VIRTQ_MAX_IOV + 2, /* iovecs for one burst of transmit frames */
+	VNET_MIN_FRAME = 14,		       /* an Ethernet header */
 	VNET_MAX_FRAME = 65535 + 14 + 4, /* largest GSO frame: IP length limit + Ethernet + VLAN */
 };
 
@@ -38,9 +40,18 @@ enum {
  * because a port-to-port transmit fills the peer's receive ring while its own frame is held. */
 struct vnet_scratch {
 	struct iovec tx_iov[VIRTQ_MAX_IOV];
-	struct iovec out[VIRTQ_MAX_IOV + 1];
+	struct iovec out[VNET_OUT_POOL];
 	struct iovec rx_iov[VIRTQ_MAX_IOV];
 	struct virtq_chain chains[VNET_RX_MAX_CHAINS];
+	/* A transmit burst: our header copies, the frames, their chain heads and lengths. */
+	struct virtio_net_hdr tx_hdr[VNET_BURST];
+	struct be_frame tx_frame[VNET_BURST];
+	uint16_t tx_head[VNET_BURST];
+	size_t tx_len[VNET_BURST];
+	unsigned tx_n, tx_pool;
+	/* A receive burst: one chain per frame. */
+	struct be_frame rx_frame[VNET_BURST];
+	unsigned rx_iov_off[VNET_BURST];
 };
 
 static __thread struct vnet_scratch *scratch;
@@ -194,55 +205,89 @@ static const char *tx_hdr_invalid(const struct vnet *n, const struct virtio_net_
 	return NULL;
 }
 
-/* Sends one transmit chain. Returns 0 (sent or counted as dropped/error) or -EAGAIN. */
-static int tx_one(struct vnet *n, unsigned q, const struct virtq_chain *ch)
+/*
+ * Validates one transmit chain (in scratch->tx_iov) and queues it on the burst with our copy of
+ * its header. Returns 1 if queued, 0 if it was consumed as an error (already counted), or
+ * -ENOSPC if the burst has no room for its iovecs (flush, then try again).
+ */
+static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 {
-	struct vnet_queue *vq_st = &n->qs[q];
+	struct vnet_queue *qs = &n->qs[q];
 	struct vnet_scratch *sc = scratch;
-	struct virtio_net_hdr h = { 0 };
+	struct virtio_net_hdr *h = &sc->tx_hdr[sc->tx_n];
+	struct iovec *out = sc->out + sc->tx_pool;
 	const char *why;
 	size_t frame_len;
-	ssize_t s;
 	int k;
 
 	if (ch->out_len < n->hdr_len) {
-		vq_st->st.tx_errors++;
-		log_rl(&vq_st->rl, LOG_LVL_WARN, "%s: tx frame shorter than its header",
-		       n->dev->name);
+		qs->st.tx_errors++;
+		log_rl(&qs->rl, LOG_LVL_WARN, "%s: tx frame shorter than its header", n->dev->name);
 		return 0;
 	}
-	iov_to_buf(sc->tx_iov, ch->out_iov, 0, &h, n->hdr_len);
+	memset(h, 0, sizeof(*h));
+	iov_to_buf(sc->tx_iov, ch->out_iov, 0, h, n->hdr_len);
 	frame_len = ch->out_len - n->hdr_len;
-	why = tx_hdr_invalid(n, &h, frame_len);
+	why = tx_hdr_invalid(n, h, frame_len);
 	if (why) {
-		vq_st->st.tx_errors++;
-		log_rl(&vq_st->rl, LOG_LVL_WARN, "%s: tx frame dropped: %s", n->dev->name, why);
+		qs->st.tx_errors++;
+		log_rl(&qs->rl, LOG_LVL_WARN, "%s: tx frame dropped: %s", n->dev->name, why);
 		return 0;
 	}
-	h.num_buffers = 0;
-	sc->out[0].iov_base = &h;
-	sc->out[0].iov_len = n->hdr_len;
-	k = iov_tail(sc->tx_iov, ch->out_iov, n->hdr_len, sc->out + 1, VIRTQ_MAX_IOV);
-	if (k < 0) {
-		vq_st->st.tx_errors++;
-		return 0;
+	h->num_buffers = 0;
+	if (sc->tx_pool + 1 >= VNET_OUT_POOL)
+		return -ENOSPC;
+	k = iov_tail(sc->tx_iov, ch->out_iov, n->hdr_len, out + 1, VNET_OUT_POOL - sc->tx_pool - 1);
+	if (k < 0)
+		return -ENOSPC;
+	out[0].iov_base = h;
+	out[0].iov_len = n->hdr_len;
+	sc->tx_frame[sc->tx_n] = (struct be_frame){ .iov = out, .niov = (unsigned)k + 1 };
+	sc->tx_head[sc->tx_n] = ch->head;
+	sc->tx_len[sc->tx_n] = frame_len;
+	sc->tx_pool += (unsigned)k + 1;
+	sc->tx_n++;
+	return 1;
+}
+
+/*
+ * Hands the queued burst to the back-end (one call for all when it can), counts the outcome of
+ * each frame and returns the chains to the guest. Returns true if the back-end reported full.
+ */
+static bool tx_flush(struct vnet *n, unsigned q, struct virtq *vq)
+{
+	struct vnet_queue *qs = &n->qs[q];
+	struct vnet_scratch *sc = scratch;
+	const struct backend_ops *ops = n->be->ops;
+	bool full = false;
+
+	if (!sc->tx_n)
+		return false;
+	if (!ops->send_burst || sc->tx_n == 1 ||
+	    ops->send_burst(n->be, q, sc->tx_frame, sc->tx_n) < 0)
+		for (unsigned i = 0; i < sc->tx_n; i++)
+			sc->tx_frame[i].res =
+				ops->send(n->be, q, sc->tx_frame[i].iov, sc->tx_frame[i].niov);
+	for (unsigned i = 0; i < sc->tx_n; i++) {
+		ssize_t r = sc->tx_frame[i].res;
+
+		if (r >= 0) {
+			qs->st.tx_packets++;
+			qs->st.tx_bytes += sc->tx_len[i];
+		} else {
+			/* Full (-EAGAIN) or no room at a peer (-ENOBUFS): a drop, as a NIC would.
+			 */
+			qs->st.tx_dropped++;
+			full = full || r == -EAGAIN;
+			if (r != -EAGAIN && r != -ENOBUFS)
+				log_rl(&qs->rl, LOG_LVL_WARN, "%s: back-end refused a tx frame: %s",
+				       n->dev->name, strerror((int)-r));
+		}
+		virtq_push(vq, sc->tx_head[i], 0);
 	}
-	s = n->be->ops->send(n->be, q, sc->out, (unsigned)k + 1);
-	if (s == -EAGAIN)
-		return -EAGAIN;
-	if (s == -ENOBUFS) {
-		vq_st->st.tx_dropped++; /* the receiving side had no room: a normal drop */
-		return 0;
-	}
-	if (s < 0) {
-		vq_st->st.tx_dropped++;
-		log_rl(&vq_st->rl, LOG_LVL_WARN, "%s: back-end refused a tx frame: %s",
-		       n->dev->name, strerror((int)-s));
-		return 0;
-	}
-	vq_st->st.tx_packets++;
-	vq_st->st.tx_bytes += frame_len;
-	return 0;
+	sc->tx_n = 0;
+	sc->tx_pool = 0;
+	return full;
 }
 
 enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done)
@@ -258,6 +303,7 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	if (!ring->started || !virtq_ready(vq))
 		return VNET_IDLE;
 	virtq_disable_notify(vq);
+	sc->tx_n = sc->tx_pool = 0;
 	while (done < VNET_TX_BUDGET) {
 		int r = virtq_pop(vq, sc->tx_iov, VIRTQ_MAX_IOV, &ch);
 
@@ -286,13 +332,26 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 		if (!ring->enabled) {
 			/* A started but disabled ring is drained without side effects. */
 			n->qs[q].st.tx_dropped++;
-		} else if (tx_one(n, q, &ch) == -EAGAIN) {
-			virtq_unpop(vq, 1);
+			virtq_push(vq, ch.head, 0);
+			continue;
+		}
+		r = tx_prepare(n, q, &ch);
+		if (r == -ENOSPC) {
+			if (tx_flush(n, q, vq))
+				res = VNET_WAIT_BACKEND;
+			r = tx_prepare(n, q, &ch); /* an empty pool always has room */
+		}
+		if (r == 0)
+			virtq_push(vq, ch.head, 0);
+		if (sc->tx_n == VNET_BURST && tx_flush(n, q, vq)) {
 			res = VNET_WAIT_BACKEND;
 			break;
 		}
-		virtq_push(vq, ch.head, 0);
+		if (res == VNET_WAIT_BACKEND)
+			break;
 	}
+	if (tx_flush(n, q, vq))
+		res = VNET_WAIT_BACKEND;
 	if (done && n->be->ops->flush)
 		n->be->ops->flush(n->be, q);
 	virtq_flush_notify(vq);
@@ -372,6 +431,74 @@ static void rx_commit(struct vnet *n, unsigned q, struct virtq *vq, unsigned nio
 	n->qs[q].st.rx_bytes += len - n->hdr_len;
 }
 
+/*
+ * Receives a burst of frames in one back-end call when every guest buffer holds a whole frame
+ * (one chain per frame, the common case without GSO). Frames land in order; if the device was
+ * found empty before a later read succeeded, that frame is moved down so the filled chains stay
+ * in ring order and only a tail is returned. Returns frames delivered (*ret_empty set when the
+ * device ran dry), or -1 when this path does not apply (the caller reads frame by frame).
+ */
+static int rx_burst(struct vnet *n, unsigned q, struct virtq *vq, size_t want, bool *ret_empty)
+{
+	struct vnet_scratch *sc = scratch;
+	unsigned k = 0, niov = 0, m = 0;
+	size_t lens[VNET_BURST];
+
+	while (k < VNET_BURST) {
+		struct virtq_chain ch;
+		int r = virtq_pop(vq, sc->rx_iov + niov, VIRTQ_MAX_IOV - niov, &ch);
+
+		if (r <= 0)
+			break; /* empty, out of iovecs, or a fault the frame-by-frame path reports
+				*/
+		if (ch.out_iov || ch.in_len < want) {
+			virtq_unpop(vq, 1);
+			break;
+		}
+		sc->chains[k] = ch;
+		sc->rx_iov_off[k] = niov;
+		sc->rx_frame[k] = (struct be_frame){ .iov = sc->rx_iov + niov, .niov = ch.in_iov };
+		niov += ch.in_iov;
+		k++;
+	}
+	if (k < 2 || n->be->ops->recv_burst(n->be, q, sc->rx_frame, k) < 0) {
+		virtq_unpop(vq, (uint16_t)k);
+		return -1;
+	}
+	*ret_empty = false;
+	for (unsigned j = 0; j < k; j++) {
+		ssize_t res = sc->rx_frame[j].res;
+
+		if (res == -EAGAIN) {
+			*ret_empty = true;
+			continue;
+		}
+		if (res < (ssize_t)n->hdr_len || (size_t)res >= sc->chains[j].in_len) {
+			n->qs[q].st.rx_dropped++;
+			log_rl(&n->qs[q].rl, LOG_LVL_WARN, "%s: rx frame of %zd bytes dropped",
+			       n->dev->name, res);
+			continue;
+		}
+		if (m != j) /* rare: a frame arrived after an earlier read found none */
+			iov_copy(sc->rx_frame[m].iov, sc->rx_frame[m].niov, sc->rx_frame[j].iov,
+				 sc->rx_frame[j].niov, (size_t)res);
+		lens[m++] = (size_t)res;
+	}
+	for (unsigned i = 0; i < m; i++) {
+		uint16_t one = htole16(1);
+
+		virtq_push(vq, sc->chains[i].head, (uint32_t)lens[i]);
+		if (n->hdr_len == sizeof(struct virtio_net_hdr))
+			iov_from_buf(sc->rx_frame[i].iov, sc->rx_frame[i].niov,
+				     offsetof(struct virtio_net_hdr, num_buffers), &one,
+				     sizeof(one));
+		n->qs[q].st.rx_packets++;
+		n->qs[q].st.rx_bytes += lens[i] - n->hdr_len;
+	}
+	virtq_unpop(vq, (uint16_t)(k - m));
+	return (int)m;
+}
+
 enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done)
 {
 	unsigned done = 0;
@@ -387,7 +514,23 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 		unsigned niov, nch;
 		size_t cap;
 		ssize_t len;
-		int r = rx_gather(n, vq, want, &niov, &nch, &cap);
+		int r;
+
+		if (n->be->ops->recv_burst) {
+			bool empty;
+			int m = rx_burst(n, q, vq, want, &empty);
+
+			if (m >= 0) {
+				done += (unsigned)m;
+				pk += m ? (unsigned)m - 1 : 0;
+				if (empty) {
+					res = VNET_IDLE;
+					break;
+				}
+				continue;
+			}
+		}
+		r = rx_gather(n, vq, want, &niov, &nch, &cap);
 
 		if (r < 0) {
 			res = VNET_IDLE;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "util/cleanup.h"
+
 size_t iov_size(const struct iovec *iov, unsigned n)
 {
 	size_t total = 0;
@@ -67,4 +69,29 @@ int iov_tail(const struct iovec *iov, unsigned n, size_t skip, struct iovec *out
 		k++;
 	}
 	return (int)k;
+}
+
+void iov_copy(const struct iovec *dst, unsigned dn, const struct iovec *src, unsigned sn,
+	      size_t len)
+{
+	size_t doff = 0, soff = 0;
+	unsigned di = 0, si = 0;
+
+	while (len > 0 && di < dn && si < sn) {
+		size_t chunk = MIN(dst[di].iov_len - doff, src[si].iov_len - soff);
+
+		chunk = MIN(chunk, len);
+		memmove((char *)dst[di].iov_base + doff, (char *)src[si].iov_base + soff, chunk);
+		len -= chunk;
+		doff += chunk;
+		soff += chunk;
+		if (doff == dst[di].iov_len) {
+			di++;
+			doff = 0;
+		}
+		if (soff == src[si].iov_len) {
+			si++;
+			soff = 0;
+		}
+	}
 }

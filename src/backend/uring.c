@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "backend/uring.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define URING_ENTRIES 256
+
+static __thread struct io_uring ring;
+static __thread bool ring_ok;
+static __thread bool ring_failed;
+
+struct io_uring *uring_thread(void)
+{
+	int r;
+
+	if (ring_ok)
+		return &ring;
+	if (ring_failed)
+		return NULL;
+	r = io_uring_queue_init(URING_ENTRIES, &ring, 0);
+	if (r < 0) {
+		/* Seccomp, old kernels, sysctl kernel.io_uring_disabled: fall back to readv/writev.
+		 */
+		log_warn("io_uring unavailable (%s): one system call per frame", strerror(-r));
+		ring_failed = true;
+		return NULL;
+	}
+	ring_ok = true;
+	return &ring;
+}
+
+void uring_thread_fini(void)
+{
+	if (ring_ok)
+		io_uring_queue_exit(&ring);
+	ring_ok = false;
+}
