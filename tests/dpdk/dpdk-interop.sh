@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # dpdk-interop: vhostd against DPDK's virtio-user front-end (dpdk-testpmd), in both directions.
+# Usage: dpdk-interop.sh [TAPINJECT [POLL_MODE [QUEUE_COUNTS]]], e.g. "tapinject busy '1 4'".
 #
 #   guest TX: testpmd (rxonly, "start tx_first K") transmits a known number of packets; the tap's
 #             rx_packets/rx_bytes and vhostd's tx_packets must grow by exactly that number.
@@ -42,6 +43,8 @@ TX_ROUNDS=6      # rounds: 6 * 2 * 32 = 384 packets per queue, more than the rin
 RX_CHUNK=128     # frames tapinject sends per round: half the guest's 256 rx buffers
 RX_ROUNDS=8      # rounds: 8 * 128 = 1024 frames per size
 RX_FLOWS=64      # UDP source ports, so a multi-queue tap spreads frames over its queues
+POLL=${DPDK_INTEROP_POLL:-${2:-adaptive}} # vhostd's notification mode: event, busy, adaptive
+QUEUES=${DPDK_INTEROP_QUEUES:-${3:-"1 2"}} # one session per queue-pair count
 SIZES="64 1518"
 STARTUP_S=60     # testpmd start-up (mempool creation) deadline
 CMD_S=20         # deadline for one batch of testpmd commands
@@ -333,7 +336,7 @@ be_start() {
 	fi
 	mkfifo "$WORK/ready"
 	ip netns exec "$NS" "$VHOSTD" \
-		--port "name=p0,socket=$WORK/sock,backend=tap,ifname=$TAP,queues=$q" \
+		--port "name=p0,socket=$WORK/sock,backend=tap,ifname=$TAP,queues=$q,poll=$POLL" \
 		--control "$WORK/ctl" --ready-fd 3 3>"$WORK/ready" 2>>"$WORK/vhostd.log" &
 	VHOSTD_PID=$!
 	read -r -t 20 line <"$WORK/ready"
@@ -594,9 +597,11 @@ main() {
 	WORK=$(mktemp -d /tmp/vhostd-dpdk.XXXXXX) || fail "mktemp"
 	setup_hugepages
 	[[ $BACKEND == vhostd ]] && setup_netns
-	run_session 1
-	run_session 2
-	log "PASS ($BACKEND back-end)"
+	local q
+	for q in $QUEUES; do
+		run_session "$q"
+	done
+	log "PASS ($BACKEND back-end, poll=$POLL, queues: $QUEUES)"
 }
 
 main "$@"
