@@ -31,6 +31,9 @@ check-asan: $(ASAN_BUILD)/build.ninja
 demo: deps all
 	scripts/demo.sh
 
+bench: deps all
+	bench/run.sh
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
