@@ -173,8 +173,11 @@ static bool qp_poll(struct poller *p)
 	}
 	done = run_tx(qp, true);
 	if (qp->be_readable) {
-		qp->be_readable = false;
-		done += run_rx(qp, true);
+		unsigned got = run_rx(qp, true);
+
+		/* A full budget means more is waiting: keep reading without asking epoll. */
+		qp->be_readable = got >= VNET_RX_BUDGET_HINT;
+		done += got;
 	}
 	if (qp->mode != POLL_ADAPTIVE || ring_kickless(qp, 2 * qp->q) ||
 	    ring_kickless(qp, 2 * qp->q + 1))

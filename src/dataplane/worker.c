@@ -49,12 +49,12 @@ unsigned worker_index(const struct worker *w)
 
 void worker_lock(struct worker *w)
 {
-	pthread_mutex_lock(&w->lock);
+	loop_lock(w->loop);
 }
 
 void worker_unlock(struct worker *w)
 {
-	pthread_mutex_unlock(&w->lock);
+	loop_unlock(w->loop);
 }
 
 void worker_wake(struct worker *w)
@@ -79,19 +79,21 @@ void worker_remove_poller(struct worker *w, struct poller *p)
 	}
 }
 
-/* Loop hook: runs every active poller; asks for another turn if any is still active. */
-static bool worker_poll(void *opaque)
+/* Loop hook: runs every active poller and tells the loop whether any found work. */
+static enum loop_poll worker_poll(void *opaque)
 {
 	struct worker *w = opaque;
-	bool again = false;
+	bool active = false, work = false;
 
 	for (struct poller *p = w->pollers; p; p = p->next) {
 		if (!p->active)
 			continue;
-		p->fn(p);
-		again = again || p->active;
+		work = p->fn(p) || work;
+		active = active || p->active;
 	}
-	return again;
+	if (work)
+		return LOOP_POLL_WORK;
+	return active ? LOOP_POLL_IDLE : LOOP_POLL_NONE;
 }
 
 /* Thread body: pin, allocate per-thread scratch, run the loop until told to stop. */

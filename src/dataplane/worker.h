@@ -11,7 +11,7 @@
 struct loop;
 struct worker;
 
-/* Something a worker runs on every loop turn while `active`; returns true if it did work. */
+/* Something a worker runs on every loop turn while `active`; returns true if it found work. */
 struct poller {
 	bool (*fn)(struct poller *p);
 	bool active;

@@ -28,7 +28,7 @@
 /* Work caps per call so one queue cannot starve the others. */
 enum {
 	VNET_TX_BUDGET = 256,
-	VNET_RX_BUDGET = 256,
+	VNET_RX_BUDGET = VNET_RX_BUDGET_HINT,
 	VNET_RX_MAX_CHAINS = 1024,
 	VNET_BURST = 32,		       /* frames per back-end burst */
 	VNET_OUT_POOL = 2 * VIRTQ_MAX_IOV + 2, /* iovecs for one burst of transmit frames */

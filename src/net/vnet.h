@@ -19,6 +19,9 @@ struct vnet_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped;
 };
 
+/* A receive pass that moved this many frames stopped on its budget, not on an empty device. */
+#define VNET_RX_BUDGET_HINT 256
+
 /* Outcome of one pass over a queue. */
 enum vnet_result {
 	VNET_IDLE,	  /* nothing left to do: wait for the next event */

@@ -2,6 +2,7 @@
 #include "util/loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -17,10 +18,15 @@ struct loop {
 	struct ev wake_ev;
 	struct ev *deferred;
 	pthread_mutex_t *lock;
-	bool (*poll)(void *opaque);
+	enum loop_poll (*poll)(void *opaque);
 	void *poll_opaque;
-	bool poll_again;
+	enum loop_poll polled;
+	unsigned fd_skips; /* turns since epoll_wait while pollers keep finding work */
+	unsigned waiters;  /* other threads waiting for the lock */
 };
+
+/* While pollers are busy, epoll_wait (a system call) runs once every this many turns. */
+#define LOOP_FD_CHECK_EVERY 16
 
 /* Drains the wake eventfd; waking was the whole point. */
 static void on_wake(struct ev *ev, uint32_t events)
@@ -124,7 +130,19 @@ void loop_set_lock(struct loop *l, pthread_mutex_t *lock)
 	l->lock = lock;
 }
 
-void loop_set_poll(struct loop *l, bool (*poll)(void *opaque), void *opaque)
+void loop_lock(struct loop *l)
+{
+	__atomic_add_fetch(&l->waiters, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(l->lock);
+	__atomic_sub_fetch(&l->waiters, 1, __ATOMIC_ACQ_REL);
+}
+
+void loop_unlock(struct loop *l)
+{
+	pthread_mutex_unlock(l->lock);
+}
+
+void loop_set_poll(struct loop *l, enum loop_poll (*poll)(void *opaque), void *opaque)
 {
 	l->poll = poll;
 	l->poll_opaque = opaque;
@@ -163,7 +181,7 @@ static void dispatch(struct loop *l, const struct epoll_event *events, int n)
 		work->fn(work, EV_DEFERRED);
 		work = next;
 	}
-	l->poll_again = l->poll && l->poll(l->poll_opaque);
+	l->polled = l->poll ? l->poll(l->poll_opaque) : LOOP_POLL_NONE;
 }
 
 int loop_run_once(struct loop *l)
@@ -171,18 +189,30 @@ int loop_run_once(struct loop *l)
 	struct epoll_event events[LOOP_MAX_EVENTS];
 	int n, timeout;
 
-	/* The deferred list is only read unlocked as a hint: a wake-up covers the race. */
-	timeout = (__atomic_load_n(&l->deferred, __ATOMIC_RELAXED) || l->poll_again) ? 0 : -1;
-	n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
-	if (n < 0) {
-		if (errno != EINTR)
-			return -errno;
-		n = 0;
+	if (l->polled == LOOP_POLL_WORK && ++l->fd_skips < LOOP_FD_CHECK_EVERY) {
+		n = 0; /* pollers are busy: spare the system call this turn */
+	} else {
+		/* The deferred list is read unlocked only as a hint: a wake-up covers the race. */
+		timeout = (__atomic_load_n(&l->deferred, __ATOMIC_RELAXED) ||
+			   l->polled != LOOP_POLL_NONE)
+				  ? 0
+				  : -1;
+		l->fd_skips = 0;
+		n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
+		if (n < 0) {
+			if (errno != EINTR)
+				return -errno;
+			n = 0;
+		}
 	}
 	if (l->lock)
 		pthread_mutex_lock(l->lock);
 	dispatch(l, events, n);
-	if (l->lock)
+	if (l->lock) {
 		pthread_mutex_unlock(l->lock);
+		/* Mutexes are not fair: step aside until a waiting thread got its turn. */
+		while (__atomic_load_n(&l->waiters, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
 	return 0;
 }

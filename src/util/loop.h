@@ -54,10 +54,21 @@ int loop_run_once(struct loop *l);
 void loop_set_lock(struct loop *l, pthread_mutex_t *lock);
 
 /*
- * Installs a hook run once per iteration after the callbacks; while it returns true the loop
- * does not block in epoll_wait (busy polling).
+ * Takes the loop's lock from another thread. The loop yields to such a waiter between turns, so
+ * a busy-polling loop cannot starve it.
  */
-void loop_set_poll(struct loop *l, bool (*poll)(void *opaque), void *opaque);
+void loop_lock(struct loop *l);
+void loop_unlock(struct loop *l);
+
+/* What a poll hook reports about its turn. */
+enum loop_poll {
+	LOOP_POLL_NONE, /* nothing to poll: the loop may sleep in epoll_wait */
+	LOOP_POLL_IDLE, /* polling, nothing found: look at fds (without sleeping) every turn */
+	LOOP_POLL_WORK, /* polling and finding work: fds are looked at only every few turns */
+};
+
+/* Installs a hook run once per iteration after the callbacks (busy polling). */
+void loop_set_poll(struct loop *l, enum loop_poll (*poll)(void *opaque), void *opaque);
 
 /* Makes a loop blocked in another thread return from epoll_wait. Thread-safe. */
 void loop_wake(struct loop *l);
