@@ -2,7 +2,6 @@
 #include "util/fdpass.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -88,14 +87,11 @@ int send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigne
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
-				/* Replies are tiny; a full socket buffer means a stalled peer. Wait
-				 * briefly. */
-				struct pollfd pfd = { .fd = sock, .events = POLLOUT };
-				if (poll(&pfd, 1, 1000) <= 0)
-					return -ETIMEDOUT;
-				continue;
-			}
+			/*
+			 * Replies are tiny: a full socket buffer means a peer that does not read
+			 * what it asked for. Waiting would stall whoever holds our locks; fail
+			 * instead.
+			 */
 			return -errno;
 		}
 		p += n;

@@ -13,5 +13,6 @@
  */
 ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned max_fds, unsigned *nfds);
 
-/* Sends all of buf (and n_fds fds with the first byte). Returns 0 or a negative errno. */
+/* Sends all of buf (and n_fds fds with the first byte) without ever blocking. Returns 0 or a
+ * negative errno (-EAGAIN when the peer's socket buffer is full). */
 int send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigned n_fds);
