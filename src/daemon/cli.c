@@ -281,7 +281,7 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 	unsigned fd;
 	int o;
 
-	optind = 1;
+	optind = 0; /* glibc: 0 fully resets getopt, so parsing twice works */
 	opterr = 1;
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {

@@ -108,6 +108,9 @@ static int split_translate(struct virtq *vq, void **desc, void **avail, void **u
 	*used = vmem_uva_ptr(vq->mem, vq->used_uva, 4 + 8 * num + event);
 	if (!*desc || !*avail || !*used)
 		return -EFAULT;
+	/* A region mapped at an odd offset could misalign what the front-end aligned. */
+	if (((uintptr_t)*desc & 15) || ((uintptr_t)*avail & 1) || ((uintptr_t)*used & 3))
+		return -EINVAL;
 	return 0;
 }
 

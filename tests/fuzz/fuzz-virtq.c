@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Fuzzes the descriptor walker: the input is guest memory holding a split ring (descriptor
+ * table, avail and used rings) and whatever the descriptors point at, behind a small header.
+ * The ring sits in one region; the rest of memory can be sliced into separately allocated
+ * regions (down to one byte each) with optional holes, so every translation and indirect-table
+ * copy crosses region edges and any byte read outside a region is an ASan report.
+ *
+ * Header (8 bytes):
+ *   [0]    ring size: 1 << (b % 9)
+ *   [1]    bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 holes (every other data slice is left
+ *          unmapped), bit 3 a call eventfd to signal
+ *   [2]    data slice size in bytes (0: the data is one region)
+ *   [3]    iovecs per pop (0: VIRTQ_MAX_IOV)
+ *   [4..5] start index, little-endian; [6..7] unused
+ * Guest memory (gpa 0, front-end address gpa + UVA_DELTA) is the rest of the input, zero-padded
+ * to hold the rings: desc at 0, avail at 16 * num, used at the next 4-byte boundary after avail.
+ *
+ * Checked on every pop: the iovecs stay within max and add up to the reported lengths, every
+ * byte of them is readable (and the writable ones writable), a refused chain marks the ring
+ * broken with exactly one fault, -ENOBUFS consumes nothing.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "util/iov.h"
+#include "virtq/virtq.h"
+#include "virtq/vmem.h"
+
+#define UVA_DELTA  0x7f0000000000ull
+#define MAX_MEM	   (256 * 1024)
+#define TOUCH_CAP  (8u << 20) /* bytes of buffers touched per input */
+#define MAX_BLOCKS (VMEM_MAX_REGIONS - 1)
+
+static struct vmem mem;
+static uint8_t *blocks[VMEM_MAX_REGIONS];
+static unsigned nblocks;
+static struct iovec iov[VIRTQ_MAX_IOV];
+static int call_fd = -1;
+
+/* Registers a copy of src[0..len) as region [gpa, gpa+len). */
+static void add_block(uint64_t gpa, const uint8_t *src, size_t len)
+{
+	uint8_t *b = malloc(len);
+
+	FUZZ_CHECK(b);
+	memcpy(b, src, len);
+	FUZZ_CHECK(vmem_add_raw(&mem, gpa, len, gpa + UVA_DELTA, b) == 0);
+	blocks[nblocks++] = b;
+}
+
+/* Reads every readable byte and writes every writable one, up to *budget bytes in all. */
+static void touch(const struct virtq_chain *ch, size_t *budget)
+{
+	volatile uint8_t sink = 0;
+
+	for (unsigned i = 0; i < ch->out_iov + ch->in_iov; i++) {
+		uint8_t *p = iov[i].iov_base;
+		size_t n = iov[i].iov_len < *budget ? iov[i].iov_len : *budget;
+
+		if (i < ch->out_iov) {
+			for (size_t k = 0; k < n; k++)
+				sink ^= p[k];
+		} else {
+			memset(p, 0xa5, n);
+		}
+		*budget -= n;
+	}
+	(void)sink;
+}
+
+/*
+ * Pops once and checks what the engine promised. Returns the pop's result, after retrying an
+ * -ENOBUFS once with every iovec; *max_iov is raised to VIRTQ_MAX_IOV then.
+ */
+static int pop_checked(struct virtq *vq, unsigned *max_iov, size_t *budget)
+{
+	struct virtq_chain ch;
+	uint16_t last = vq->last_avail;
+	int r;
+
+	memset(&ch, 0xee, sizeof(ch));
+	r = virtq_pop(vq, iov, *max_iov, &ch);
+	if (r == -ENOBUFS) {
+		FUZZ_CHECK(!vq->broken && vq->faults == 0 && vq->last_avail == last);
+		if (*max_iov == VIRTQ_MAX_IOV)
+			return r;
+		*max_iov = VIRTQ_MAX_IOV;
+		return pop_checked(vq, max_iov, budget);
+	}
+	if (r < 0) {
+		FUZZ_CHECK(vq->broken && vq->faults == 1 && vq->last_avail == last);
+		FUZZ_CHECK(virtq_pop(vq, iov, *max_iov, &ch) == 0);
+		return r;
+	}
+	FUZZ_CHECK(!vq->broken && vq->faults == 0);
+	if (r == 0) {
+		FUZZ_CHECK(vq->last_avail == last);
+		return r;
+	}
+	FUZZ_CHECK(r == 1);
+	FUZZ_CHECK(vq->last_avail == (uint16_t)(last + 1));
+	FUZZ_CHECK(ch.head < vq->num);
+	FUZZ_CHECK(ch.out_iov + ch.in_iov <= *max_iov);
+	FUZZ_CHECK(iov_size(iov, ch.out_iov) == ch.out_len);
+	FUZZ_CHECK(iov_size(iov + ch.out_iov, ch.in_iov) == ch.in_len);
+	touch(&ch, budget);
+	virtq_push(vq, ch.head, ch.in_len);
+	return r;
+}
+
+/* Builds guest memory from one input (format at the top) and pops until empty or broken. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t guest[MAX_MEM];
+	struct virtq vq;
+	uint32_t num, avail_off, used_off, ring_end;
+	unsigned max_iov;
+	uint64_t slice;
+	size_t mem_len, budget = TOUCH_CAP;
+	uint16_t base;
+	bool holes;
+	int r;
+
+	if (size < 8)
+		return 0;
+	fuzz_quiet_logs();
+	if (call_fd < 0)
+		call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	num = 1u << (data[0] % 9);
+	slice = data[2];
+	holes = data[1] & 4;
+	max_iov = data[3] ? data[3] : VIRTQ_MAX_IOV;
+	base = (uint16_t)(data[4] | data[5] << 8);
+	avail_off = 16 * num;
+	used_off = (avail_off + 6 + 2 * num + 3) & ~3u;
+	ring_end = used_off + 6 + 8 * num;
+
+	mem_len = size - 8 < MAX_MEM ? size - 8 : MAX_MEM;
+	memset(guest, 0, ring_end > mem_len ? ring_end : mem_len);
+	memcpy(guest, data + 8, mem_len);
+	if (mem_len < ring_end)
+		mem_len = ring_end;
+
+	vmem_init(&mem);
+	nblocks = 0;
+	add_block(0, guest, ring_end);
+	for (uint64_t off = ring_end, i = 0; off < mem_len; i++) {
+		uint64_t len = mem_len - off;
+
+		if (slice && len > slice && nblocks < MAX_BLOCKS)
+			len = slice;
+		if (!holes || i % 2 == 0)
+			add_block(off, guest + off, len);
+		off += len;
+	}
+
+	virtq_init(&vq, "fuzz");
+	vq.num = num;
+	vq.desc_uva = UVA_DELTA;
+	vq.avail_uva = UVA_DELTA + avail_off;
+	vq.used_uva = UVA_DELTA + used_off;
+	vq.mem = &mem;
+	vq.features = (data[1] & 1 ? 1ull << VIRTIO_RING_F_INDIRECT_DESC : 0) |
+		      (data[1] & 2 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0);
+	vq.call_fd = data[1] & 8 ? call_fd : -1;
+	FUZZ_CHECK(virtq_map(&vq, base) == 0);
+
+	for (unsigned round = 0; round < 2 * num + 4; round++) {
+		r = pop_checked(&vq, &max_iov, &budget);
+		if (r != 1)
+			break;
+		if (round % 3 == 2)
+			virtq_flush_notify(&vq);
+		if (round % 5 == 4)
+			virtq_disable_notify(&vq);
+		if (round % 7 == 6 && virtq_enable_notify(&vq))
+			FUZZ_CHECK(virtq_has_work(&vq));
+	}
+	virtq_flush_notify(&vq);
+	if (virtq_ready(&vq)) {
+		virtq_enable_notify(&vq);
+		virtq_disable_notify(&vq);
+		virtq_has_work(&vq);
+	}
+
+	free(vq.indirect_buf);
+	for (unsigned i = 0; i < nblocks; i++)
+		free(blocks[i]);
+	vmem_init(&mem);
+	if (call_fd >= 0) {
+		uint64_t v;
+
+		if (read(call_fd, &v, sizeof(v)) < 0) {
+			/* Not signalled: nothing to drain. */
+		}
+	}
+	return 0;
+}

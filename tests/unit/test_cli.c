@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Command line: the documented --port shape is accepted and everything else is refused before
+ * anything is created (unknown and missing keys, bad names, queue counts, over-long paths,
+ * ports sharing a name, socket or tap), with the output left untouched on failure.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/cli.h"
+
+#define GOOD "name=vm0,socket=/run/vm0.sock,backend=tap,ifname=vhd0"
+
+/* Writable argv storage: getopt_long permutes argv, and cli keeps pointers into it. */
+static char arg_pool[160][256];
+static char *argv_buf[161];
+static struct cli out;
+
+/* Runs cli_parse over the NULL-terminated list args (argv[0] is added). */
+static int parse_list(const char *const *args)
+{
+	int argc = 0;
+
+	strcpy(arg_pool[0], "vhostd");
+	argv_buf[argc++] = arg_pool[0];
+	for (; *args; args++) {
+		assert_true(argc < 160);
+		assert_true(strlen(*args) < sizeof(arg_pool[0]));
+		strcpy(arg_pool[argc], *args);
+		argv_buf[argc] = arg_pool[argc];
+		argc++;
+	}
+	argv_buf[argc] = NULL;
+	return cli_parse(argc, argv_buf, &out);
+}
+
+#define PARSE(...) parse_list((const char *const[]){ __VA_ARGS__, NULL })
+
+/* Parses one --port value into a zeroed config and checks the output is untouched on failure. */
+static int port(const char *spec, struct port_config *ret)
+{
+	struct port_config before;
+	int r;
+
+	memset(ret, 0xa5, sizeof(*ret));
+	before = *ret;
+	r = cli_parse_port(spec, ret);
+	if (r < 0)
+		assert_memory_equal(ret, &before, sizeof(before));
+	return r;
+}
+
+/* Asserts spec is refused. */
+static void refused(const char *spec)
+{
+	struct port_config c;
+
+	if (port(spec, &c) != -EINVAL)
+		fail_msg("--port '%s' accepted", spec);
+}
+
+/* Asserts spec is accepted. */
+static void accepted(const char *spec)
+{
+	struct port_config c;
+
+	if (port(spec, &c) != 0)
+		fail_msg("--port '%s' refused", spec);
+}
+
+/* The documented shape with defaults, then every optional key, in any order. */
+static void test_port_good(void **state)
+{
+	struct port_config c;
+
+	assert_int_equal(port(GOOD, &c), 0);
+	assert_string_equal(c.name, "vm0");
+	assert_string_equal(c.socket, "/run/vm0.sock");
+	assert_int_equal(c.backend, PORT_BACKEND_TAP);
+	assert_string_equal(c.ifname, "vhd0");
+	assert_int_equal(c.queues, 1);
+	assert_false(c.client);
+
+	assert_int_equal(port("queues=16,mode=client,ifname=t-0.x_y,backend=tap,"
+			      "socket=/a=b/c.sock,name=A-z_0.9",
+			      &c),
+			 0);
+	assert_string_equal(c.name, "A-z_0.9");
+	assert_string_equal(c.socket, "/a=b/c.sock"); /* only the first '=' splits */
+	assert_string_equal(c.ifname, "t-0.x_y");
+	assert_int_equal(c.queues, 16);
+	assert_true(c.client);
+	assert_int_equal(port(GOOD ",mode=server,queues=7", &c), 0);
+	assert_false(c.client);
+	assert_int_equal(c.queues, 7);
+	/* The last of a repeated key wins. */
+	assert_int_equal(port(GOOD ",queues=2,queues=3", &c), 0);
+	assert_int_equal(c.queues, 3);
+}
+
+/* Unknown keys, keys without '=', and keys in the wrong case are refused. */
+static void test_port_unknown_key(void **state)
+{
+	refused(GOOD ",foo=bar");
+	refused(GOOD ",queue=2");
+	refused(GOOD ",=x");
+	refused(GOOD ",mode");
+	refused(GOOD ",ifname");
+	refused("Name=vm0,socket=/s,backend=tap,ifname=t0");
+	refused(GOOD ", mode=client");
+}
+
+/* Each required key missing is refused, as is an empty spec. */
+static void test_port_missing_key(void **state)
+{
+	refused("");
+	refused(",");
+	refused("socket=/s,backend=tap,ifname=t0");
+	refused("name=a,backend=tap,ifname=t0");
+	refused("name=a,socket=/s,ifname=t0");
+	refused("name=a,socket=/s,backend=tap");
+	refused("name=,socket=/s,backend=tap,ifname=t0");
+	refused("name=a,socket=,backend=tap,ifname=t0");
+	refused("name=a,socket=/s,backend=tap,ifname=");
+}
+
+/* Names: only [A-Za-z0-9_.-], 1..31 characters; interface names 1..15. */
+static void test_port_names(void **state)
+{
+	char spec[256];
+	char n31[32], n32[33];
+
+	memset(n31, 'n', 31);
+	n31[31] = '\0';
+	memset(n32, 'n', 32);
+	n32[32] = '\0';
+	snprintf(spec, sizeof(spec), "name=%s,socket=/s,backend=tap,ifname=t0", n31);
+	accepted(spec);
+	snprintf(spec, sizeof(spec), "name=%s,socket=/s,backend=tap,ifname=t0", n32);
+	refused(spec);
+	refused("name=a b,socket=/s,backend=tap,ifname=t0");
+	refused("name=a/b,socket=/s,backend=tap,ifname=t0");
+	refused("name=a:b,socket=/s,backend=tap,ifname=t0");
+	refused("name=v\xc3\xa9,socket=/s,backend=tap,ifname=t0");
+	refused("name=a\tb,socket=/s,backend=tap,ifname=t0");
+	refused("name=a=b,socket=/s,backend=tap,ifname=t0");
+	accepted("name=a,socket=/s,backend=tap,ifname=abcdefghijklmno");
+	refused("name=a,socket=/s,backend=tap,ifname=abcdefghijklmnop");
+	refused("name=a,socket=/s,backend=tap,ifname=eth 0");
+	refused("name=a,socket=/s,backend=tap,ifname=../x");
+	refused("name=a,socket=/s,backend=tap,ifname=a/b");
+}
+
+/* queues is a plain decimal 1..16: 0, 17, "4x" and other spellings are refused. */
+static void test_port_queues(void **state)
+{
+	static const char *const bad[] = { "0",
+					   "17",
+					   "4x",
+					   "",
+					   "-1",
+					   "+4",
+					   " 4",
+					   "0x4",
+					   "4 ",
+					   "1e1",
+					   "99999999999999999999",
+					   "4294967297" };
+	char spec[128];
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(spec, sizeof(spec), GOOD ",queues=%s", bad[i]);
+		refused(spec);
+	}
+	accepted(GOOD ",queues=1");
+	accepted(GOOD ",queues=16");
+}
+
+/* The socket path must fit sockaddr_un (107 bytes and a NUL). */
+static void test_port_socket_length(void **state)
+{
+	char path[200], spec[300];
+	struct port_config c;
+
+	memset(path, 'p', sizeof(path));
+	path[0] = '/';
+	path[107] = '\0';
+	snprintf(spec, sizeof(spec), "name=a,socket=%s,backend=tap,ifname=t0", path);
+	assert_int_equal(port(spec, &c), 0);
+	assert_int_equal(strlen(c.socket), 107);
+	path[107] = 'p';
+	path[108] = '\0';
+	snprintf(spec, sizeof(spec), "name=a,socket=%s,backend=tap,ifname=t0", path);
+	refused(spec);
+	path[150] = '\0';
+	snprintf(spec, sizeof(spec), "name=a,socket=%s,backend=tap,ifname=t0", path);
+	refused(spec);
+}
+
+/* Bad values of backend and mode, and keys that belong to another back-end. */
+static void test_port_backend_and_mode(void **state)
+{
+	struct port_config c;
+
+	refused("name=a,socket=/s,backend=xdp,ifname=t0");
+	refused("name=a,socket=/s,backend=TAP,ifname=t0");
+	refused(GOOD ",mode=Client");
+	refused(GOOD ",mode=");
+	/* Other back-ends, as far as they exist today. */
+	assert_int_equal(port("name=a,socket=/s,backend=null", &c), 0);
+	assert_int_equal(c.backend, PORT_BACKEND_NULL);
+	refused("name=a,socket=/s,backend=null,ifname=t0"); /* ifname only with tap */
+	refused("name=a,socket=/s,backend=port");	    /* port needs peer= */
+	refused(GOOD ",peer=b");			    /* peer only with port */
+	refused(GOOD ",gen=64");			    /* gen only with null */
+	refused("name=a,socket=/s,backend=null,gen=13");
+	refused("name=a,socket=/s,backend=null,gen=65536");
+	accepted("name=a,socket=/s,backend=null,gen=64");
+	accepted("name=a,socket=/s,backend=port,peer=b");
+}
+
+/* A full command line: defaults, every option, and its bad values. */
+static void test_parse_options(void **state)
+{
+	char ctl[200];
+
+	assert_int_equal(PARSE("--port", GOOD), 0);
+	assert_int_equal(out.nports, 1);
+	assert_string_equal(out.ports[0].name, "vm0");
+	assert_int_equal(out.level, LOG_LVL_INFO);
+	assert_null(out.control);
+	assert_int_equal(out.ready_fd, -1);
+	assert_false(out.help);
+
+	assert_int_equal(PARSE("--log-level", "debug", "--control", "/run/ctl", "--ready-fd", "7",
+			       "--port=" GOOD),
+			 0);
+	assert_int_equal(out.level, LOG_LVL_DEBUG);
+	assert_string_equal(out.control, "/run/ctl");
+	assert_int_equal(out.ready_fd, 7);
+	assert_int_equal(out.nports, 1);
+
+	assert_int_equal(PARSE("--help"), 0);
+	assert_true(out.help);
+	assert_int_equal(PARSE("-V"), 0);
+	assert_true(out.version);
+
+	assert_int_equal(PARSE("--port", GOOD, "--log-level", "verbose"), -EINVAL);
+	assert_int_equal(PARSE("--port", GOOD, "--ready-fd", "2"), -EINVAL);
+	assert_int_equal(PARSE("--port", GOOD, "--ready-fd", "-1"), -EINVAL);
+	assert_int_equal(PARSE("--port", GOOD, "--ready-fd", "3x"), -EINVAL);
+	assert_int_equal(PARSE("--port", GOOD, "--ready-fd", "99999999999"), -EINVAL);
+	assert_int_equal(PARSE("--port", GOOD, "--control", ""), -EINVAL);
+	memset(ctl, 'c', sizeof(ctl));
+	ctl[0] = '/';
+	ctl[108] = '\0';
+	assert_int_equal(PARSE("--port", GOOD, "--control", ctl), -EINVAL);
+	ctl[107] = '\0';
+	assert_int_equal(PARSE("--port", GOOD, "--control", ctl), 0);
+	assert_int_equal(PARSE("--port", GOOD, "extra"), -EINVAL);
+	assert_int_equal(PARSE("--port", GOOD, "--bogus"), -EINVAL);
+	assert_int_equal(PARSE("--port"), -EINVAL);
+	assert_int_equal(PARSE("--port", "name=x"), -EINVAL);
+	assert_int_equal(PARSE("--log-level", "warn"), -EINVAL); /* no port */
+}
+
+/* Two ports may not share a name, a socket or a tap. */
+static void test_parse_duplicates(void **state)
+{
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=tap,ifname=t1", "--port",
+			       "name=b,socket=/s2,backend=tap,ifname=t2"),
+			 0);
+	assert_int_equal(out.nports, 2);
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=tap,ifname=t1", "--port",
+			       "name=a,socket=/s2,backend=tap,ifname=t2"),
+			 -EINVAL);
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=tap,ifname=t1", "--port",
+			       "name=b,socket=/s1,backend=tap,ifname=t2"),
+			 -EINVAL);
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=tap,ifname=t1", "--port",
+			       "name=b,socket=/s2,backend=tap,ifname=t1"),
+			 -EINVAL);
+	/* A duplicate far from its twin. */
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=tap,ifname=t1", "--port",
+			       "name=b,socket=/s2,backend=tap,ifname=t2", "--port",
+			       "name=c,socket=/s3,backend=tap,ifname=t3", "--port",
+			       "name=d,socket=/s1,backend=tap,ifname=t4"),
+			 -EINVAL);
+	/* Two non-tap ports both without an ifname do not "share" one. */
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=null", "--port",
+			       "name=b,socket=/s2,backend=null"),
+			 0);
+}
+
+/* Port-to-port peers must name each other. */
+static void test_parse_peers(void **state)
+{
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=port,peer=b", "--port",
+			       "name=b,socket=/s2,backend=port,peer=a"),
+			 0);
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=port,peer=b"), -EINVAL);
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=port,peer=a"), -EINVAL);
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=port,peer=b", "--port",
+			       "name=b,socket=/s2,backend=port,peer=c", "--port",
+			       "name=c,socket=/s3,backend=port,peer=b"),
+			 -EINVAL);
+	assert_int_equal(PARSE("--port", "name=a,socket=/s1,backend=port,peer=b", "--port",
+			       "name=b,socket=/s2,backend=null"),
+			 -EINVAL);
+}
+
+/* CLI_MAX_PORTS ports are accepted, one more is refused. */
+static void test_parse_max_ports(void **state)
+{
+	const char *args[2 * (CLI_MAX_PORTS + 1) + 1];
+	static char specs[CLI_MAX_PORTS + 1][96];
+
+	for (unsigned i = 0; i <= CLI_MAX_PORTS; i++) {
+		snprintf(specs[i], sizeof(specs[i]), "name=p%u,socket=/s%u,backend=tap,ifname=t%u",
+			 i, i, i);
+		args[2 * i] = "--port";
+		args[2 * i + 1] = specs[i];
+	}
+	args[2 * CLI_MAX_PORTS] = NULL;
+	assert_int_equal(parse_list(args), 0);
+	assert_int_equal(out.nports, CLI_MAX_PORTS);
+	args[2 * CLI_MAX_PORTS] = "--port";
+	args[2 * CLI_MAX_PORTS + 2] = NULL;
+	assert_int_equal(parse_list(args), -EINVAL);
+}
+
+/*
+ * BUG (src/daemon/cli.c, cli_parse: "optind = 1;"): cli_parse must work when called again
+ * after a failure in the middle of a group of short options ("-xV": 'x' unknown, 'V' pending).
+ * glibc's getopt only forgets its position inside the previous argv when optind is set to 0;
+ * with optind = 1 the next call resumes at the stale pointer into the old argv (here it reads
+ * "port" out of the reused buffer and refuses the valid command line as "invalid option 'p'").
+ * Today the daemon parses once per process, so only tests and a future re-parse are affected.
+ */
+static void test_parse_twice(void **state)
+{
+	assert_int_equal(PARSE("-xV"), -EINVAL);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(PARSE("--port", GOOD), 0);
+	assert_int_equal(out.nports, 1);
+	assert_false(out.version);
+}
+
+/* Runs every test above; the exit status is the number of failures. */
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_port_good),
+		cmocka_unit_test(test_port_unknown_key),
+		cmocka_unit_test(test_port_missing_key),
+		cmocka_unit_test(test_port_names),
+		cmocka_unit_test(test_port_queues),
+		cmocka_unit_test(test_port_socket_length),
+		cmocka_unit_test(test_port_backend_and_mode),
+		cmocka_unit_test(test_parse_options),
+		cmocka_unit_test(test_parse_duplicates),
+		cmocka_unit_test(test_parse_peers),
+		cmocka_unit_test(test_parse_max_ports),
+		/* Last: if getopt state leaks, it must not disturb the others. */
+		cmocka_unit_test(test_parse_twice),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
