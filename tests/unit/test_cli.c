@@ -338,12 +338,13 @@ static void test_parse_max_ports(void **state)
 }
 
 /*
- * BUG (src/daemon/cli.c, cli_parse: "optind = 1;"): cli_parse must work when called again
- * after a failure in the middle of a group of short options ("-xV": 'x' unknown, 'V' pending).
- * glibc's getopt only forgets its position inside the previous argv when optind is set to 0;
- * with optind = 1 the next call resumes at the stale pointer into the old argv (here it reads
- * "port" out of the reused buffer and refuses the valid command line as "invalid option 'p'").
- * Today the daemon parses once per process, so only tests and a future re-parse are affected.
+ * Regression test (was a bug, now fixed; src/daemon/cli.c, cli_parse: "optind = 1;"): cli_parse
+ * must work when called again after a failure in the middle of a group of short options ("-xV": 'x'
+ * unknown, 'V' pending). glibc's getopt only forgets its position inside the previous argv when
+ * optind is set to 0; with optind = 1 the next call resumes at the stale pointer into the old argv
+ * (here it reads "port" out of the reused buffer and refuses the valid command line as "invalid
+ * option 'p'"). Today the daemon parses once per process, so only tests and a future re-parse are
+ * affected.
  */
 static void test_parse_twice(void **state)
 {

@@ -908,12 +908,12 @@ static void test_vring_base(void **state)
 }
 
 /*
- * BUG (src/virtq/virtq.c, split_translate; reached from SET_VRING_KICK): a memory region with an
- * odd mmap_offset maps guest page boundaries to odd host addresses, so rings whose guest
- * addresses are properly aligned end up at misaligned host addresses and the engine accesses
- * avail->idx and the used ring through misaligned pointers (UBSan abort found by
- * fuzz-vhost-msg; SIGBUS on strict-alignment CPUs). The front-end must not be able to do that:
- * either a step is refused, or the started ring's host pointers are aligned.
+ * Regression test (was a bug, now fixed; src/virtq/virtq.c, split_translate; reached from
+ * SET_VRING_KICK): a memory region with an odd mmap_offset maps guest page boundaries to odd host
+ * addresses, so rings whose guest addresses are properly aligned end up at misaligned host
+ * addresses and the engine accesses avail->idx and the used ring through misaligned pointers (UBSan
+ * abort found by fuzz-vhost-msg; SIGBUS on strict-alignment CPUs). The front-end must not be able
+ * to do that: either a step is refused, or the started ring's host pointers are aligned.
  */
 static void test_ring_alignment(void **state)
 {

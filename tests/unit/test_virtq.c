@@ -1168,14 +1168,14 @@ static void test_map_checks(void **state)
 }
 
 /*
- * BUG (src/virtq/virtq.c, split_translate): the alignment the spec requires is checked on the
- * front-end's addresses (desc_uva & 15, avail_uva & 1, used_uva & 3) but the engine accesses
- * our translation of them, which is misaligned whenever a region's host address and its uva
- * differ in the low bits (an odd mmap_offset in SET_MEM_TABLE does that). virtq_pop() then
- * reads avail->idx, and virtq_push()/flush write the used ring, through misaligned pointers:
- * undefined behaviour, a UBSan abort in sanitizer builds (found by fuzz-vhost-msg), SIGBUS on
- * strict-alignment CPUs. Whatever the fix (refuse such rings or regions), a ring that maps must
- * have aligned host pointers.
+ * Regression test (was a bug, now fixed; src/virtq/virtq.c, split_translate): the alignment the
+ * spec requires is checked on the front-end's addresses (desc_uva & 15, avail_uva & 1, used_uva &
+ * 3) but the engine accesses our translation of them, which is misaligned whenever a region's host
+ * address and its uva differ in the low bits (an odd mmap_offset in SET_MEM_TABLE does that).
+ * virtq_pop() then reads avail->idx, and virtq_push()/flush write the used ring, through misaligned
+ * pointers: undefined behaviour, a UBSan abort in sanitizer builds (found by fuzz-vhost-msg),
+ * SIGBUS on strict-alignment CPUs. Whatever the fix (refuse such rings or regions), a ring that
+ * maps must have aligned host pointers.
  */
 static void test_map_misaligned_host(void **state)
 {
