@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "util/iov.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "util/cleanup.h"
@@ -14,7 +15,9 @@ size_t iov_size(const struct iovec *iov, unsigned n)
 	return total;
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+/* Copies up to len bytes between buf and iov starting at byte `off` of iov, either way. */
+static size_t iov_xfer(const struct iovec *iov, unsigned n, size_t off, char *buf, size_t len,
+		       bool into_iov)
 {
 	size_t done = 0;
 
@@ -23,33 +26,28 @@ size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *dst, si
 			off -= iov[i].iov_len;
 			continue;
 		}
-		size_t chunk = iov[i].iov_len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((char *)dst + done, (char *)iov[i].iov_base + off, chunk);
+		size_t chunk = MIN(iov[i].iov_len - off, len - done);
+		char *p = (char *)iov[i].iov_base + off;
+
+		if (into_iov)
+			memcpy(p, buf + done, chunk);
+		else
+			memcpy(buf + done, p, chunk);
 		done += chunk;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len)
+{
+	return iov_xfer(iov, n, off, dst, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t chunk = iov[i].iov_len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((char *)iov[i].iov_base + off, (const char *)src + done, chunk);
-		done += chunk;
-		off = 0;
-	}
-	return done;
+	/* iov_xfer only reads buf when copying into the iovecs. */
+	return iov_xfer(iov, n, off, (char *)src, len, true);
 }
 
 int iov_tail(const struct iovec *iov, unsigned n, size_t skip, struct iovec *out, unsigned max)
