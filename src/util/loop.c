@@ -26,7 +26,7 @@ struct loop {
 };
 
 /* While pollers are busy, epoll_wait (a system call) runs once every this many turns. */
-#define LOOP_FD_CHECK_EVERY 16
+#define LOOP_FD_CHECK_EVERY 64
 
 /* Drains the wake eventfd; waking was the whole point. */
 static void on_wake(struct ev *ev, uint32_t events)
