@@ -54,8 +54,13 @@ static ssize_t null_recv(struct backend *be, unsigned q, const struct iovec *iov
 
 	if (!nb->gen)
 		return -EAGAIN;
-	iov_from_buf(iov, n, 0, hdr, nb->hdr_len);
-	iov_from_buf(iov, n, nb->hdr_len, nb->frame, nb->gen);
+	if (n && iov[0].iov_len >= nb->hdr_len + nb->gen) { /* one buffer holds it all */
+		memcpy(iov[0].iov_base, hdr, nb->hdr_len);
+		memcpy((char *)iov[0].iov_base + nb->hdr_len, nb->frame, nb->gen);
+	} else {
+		iov_from_buf(iov, n, 0, hdr, nb->hdr_len);
+		iov_from_buf(iov, n, nb->hdr_len, nb->frame, nb->gen);
+	}
 	return (ssize_t)(nb->hdr_len + nb->gen);
 }
 

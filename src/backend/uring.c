@@ -8,9 +8,11 @@
 
 #define URING_ENTRIES 256
 
-static __thread struct io_uring ring;
-static __thread bool ring_ok;
-static __thread bool ring_failed;
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+
+static __thread struct io_uring ring TLS_IE;
+static __thread bool ring_ok TLS_IE;
+static __thread bool ring_failed TLS_IE;
 
 struct io_uring *uring_thread(void)
 {

@@ -24,6 +24,8 @@ enum virtio_net_feature {
 	VIRTIO_NET_F_STATUS = 16,
 	VIRTIO_NET_F_MQ = 22,
 	VIRTIO_NET_F_ANY_LAYOUT = 27,
+	/* Used buffers go back in the order they were made available (every path here keeps it). */
+	VIRTIO_F_IN_ORDER = 35,
 };
 
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1

@@ -43,18 +43,24 @@ struct vnet_scratch {
 	struct iovec out[VNET_OUT_POOL];
 	struct iovec rx_iov[VIRTQ_MAX_IOV];
 	struct virtq_chain chains[VNET_RX_MAX_CHAINS];
-	/* A transmit burst: our header copies, the frames, their chain heads and lengths. */
+	/*
+	 * A transmit burst: our header copies and the frames to send, plus every chain taken in
+	 * ring order (sent or not) so used entries go back in the order the guest made them
+	 * available, as VIRTIO_F_IN_ORDER requires.
+	 */
 	struct virtio_net_hdr tx_hdr[VNET_BURST];
 	struct be_frame tx_frame[VNET_BURST];
-	uint16_t tx_head[VNET_BURST];
 	size_t tx_len[VNET_BURST];
 	unsigned tx_n, tx_pool;
+	uint16_t tx_head[VNET_TX_BUDGET];
+	unsigned tx_chains;
 	/* A receive burst: one chain per frame. */
 	struct be_frame rx_frame[VNET_BURST];
 	unsigned rx_iov_off[VNET_BURST];
 };
 
-static __thread struct vnet_scratch *scratch;
+/* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per packet. */
+static __thread struct vnet_scratch *scratch __attribute__((tls_model("initial-exec")));
 
 /* Per queue pair: written only by the thread that owns the pair. */
 struct vnet_queue {
@@ -66,6 +72,7 @@ struct vnet {
 	struct vu_dev *dev;
 	struct backend *be;
 	uint64_t features;
+	unsigned nqp; /* queue pairs of dev */
 	unsigned hdr_len;
 	bool mrg;
 	struct vnet_queue qs[VU_MAX_QUEUE_PAIRS];
@@ -88,7 +95,8 @@ uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads)
 {
 	uint64_t f = VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_STATUS) |
 		     VNET_BIT(VIRTIO_NET_F_ANY_LAYOUT) | VNET_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
-		     VNET_BIT(VIRTIO_RING_F_EVENT_IDX) | VNET_BIT(VIRTIO_F_VERSION_1);
+		     VNET_BIT(VIRTIO_RING_F_EVENT_IDX) | VNET_BIT(VIRTIO_F_VERSION_1) |
+		     VNET_BIT(VIRTIO_F_IN_ORDER);
 
 	if (offloads)
 		f |= VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
@@ -110,6 +118,7 @@ struct vnet *vnet_new(struct vu_dev *dev, struct backend *be)
 	n->dev = dev;
 	n->be = be;
 	n->hdr_len = 10;
+	n->nqp = dev->nvrings / 2;
 	for (unsigned q = 0; q < VU_MAX_QUEUE_PAIRS; q++)
 		n->qs[q].rl = (struct ratelimit)RATELIMIT_INIT;
 	return n;
@@ -243,7 +252,6 @@ static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 	out[0].iov_base = h;
 	out[0].iov_len = n->hdr_len;
 	sc->tx_frame[sc->tx_n] = (struct be_frame){ .iov = out, .niov = (unsigned)k + 1 };
-	sc->tx_head[sc->tx_n] = ch->head;
 	sc->tx_len[sc->tx_n] = frame_len;
 	sc->tx_pool += (unsigned)k + 1;
 	sc->tx_n++;
@@ -262,7 +270,7 @@ static bool tx_flush(struct vnet *n, unsigned q, struct virtq *vq)
 	bool full = false;
 
 	if (!sc->tx_n)
-		return false;
+		goto push;
 	if (!ops->send_burst || sc->tx_n == 1 ||
 	    ops->send_burst(n->be, q, sc->tx_frame, sc->tx_n) < 0)
 		for (unsigned i = 0; i < sc->tx_n; i++)
@@ -283,10 +291,13 @@ static bool tx_flush(struct vnet *n, unsigned q, struct virtq *vq)
 				log_rl(&qs->rl, LOG_LVL_WARN, "%s: back-end refused a tx frame: %s",
 				       n->dev->name, strerror((int)-r));
 		}
-		virtq_push(vq, sc->tx_head[i], 0);
 	}
+push:
+	for (unsigned i = 0; i < sc->tx_chains; i++)
+		virtq_push(vq, sc->tx_head[i], 0);
 	sc->tx_n = 0;
 	sc->tx_pool = 0;
+	sc->tx_chains = 0;
 	return full;
 }
 
@@ -303,7 +314,7 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	if (!ring->started || !virtq_ready(vq))
 		return VNET_IDLE;
 	virtq_disable_notify(vq);
-	sc->tx_n = sc->tx_pool = 0;
+	sc->tx_n = sc->tx_pool = sc->tx_chains = 0;
 	while (done < VNET_TX_BUDGET) {
 		int r = virtq_pop(vq, sc->tx_iov, VIRTQ_MAX_IOV, &ch);
 
@@ -332,17 +343,16 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 		if (!ring->enabled) {
 			/* A started but disabled ring is drained without side effects. */
 			n->qs[q].st.tx_dropped++;
-			virtq_push(vq, ch.head, 0);
-			continue;
+			r = 0;
+		} else {
+			r = tx_prepare(n, q, &ch);
+			if (r == -ENOSPC) {
+				if (tx_flush(n, q, vq))
+					res = VNET_WAIT_BACKEND;
+				r = tx_prepare(n, q, &ch); /* an empty pool always has room */
+			}
 		}
-		r = tx_prepare(n, q, &ch);
-		if (r == -ENOSPC) {
-			if (tx_flush(n, q, vq))
-				res = VNET_WAIT_BACKEND;
-			r = tx_prepare(n, q, &ch); /* an empty pool always has room */
-		}
-		if (r == 0)
-			virtq_push(vq, ch.head, 0);
+		sc->tx_head[sc->tx_chains++] = ch.head;
 		if (sc->tx_n == VNET_BURST && tx_flush(n, q, vq)) {
 			res = VNET_WAIT_BACKEND;
 			break;
@@ -362,10 +372,14 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 /* Writes num_buffers into the header of a received frame held in iov. */
 static void rx_set_num_buffers(unsigned niov, uint16_t count)
 {
+	const size_t at = offsetof(struct virtio_net_hdr, num_buffers);
+	struct iovec *iov = scratch->rx_iov;
 	uint16_t v = htole16(count);
 
-	iov_from_buf(scratch->rx_iov, niov, offsetof(struct virtio_net_hdr, num_buffers), &v,
-		     sizeof(v));
+	if (iov[0].iov_len >= at + sizeof(v)) /* the usual case: header in the first buffer */
+		memcpy((char *)iov[0].iov_base + at, &v, sizeof(v));
+	else
+		iov_from_buf(iov, niov, at, &v, sizeof(v));
 }
 
 /*
@@ -376,13 +390,14 @@ static void rx_set_num_buffers(unsigned niov, uint16_t count)
 static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *ret_niov,
 		     unsigned *ret_nch, size_t *ret_cap)
 {
+	struct vnet_scratch *sc = scratch;
 	unsigned niov = 0, nch = 0;
 	size_t cap = 0;
 	bool full = false;
 
 	do {
-		struct virtq_chain ch;
-		int r = virtq_pop(vq, scratch->rx_iov + niov, VIRTQ_MAX_IOV - niov, &ch);
+		struct virtq_chain *ch = &sc->chains[nch];
+		int r = virtq_pop(vq, sc->rx_iov + niov, VIRTQ_MAX_IOV - niov, ch);
 
 		if (r == 0)
 			break;
@@ -392,13 +407,13 @@ static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *re
 		}
 		if (r == -ENOBUFS)
 			virtq_fault(vq, "receive chain needs more than %u segments", VIRTQ_MAX_IOV);
-		else if (r > 0 && ch.out_iov)
+		else if (r > 0 && ch->out_iov)
 			virtq_fault(vq, "readable descriptor in a receive chain");
 		if (vq->broken)
 			return -EFAULT;
-		scratch->chains[nch++] = ch;
-		niov += ch.in_iov;
-		cap += ch.in_len;
+		nch++;
+		niov += ch->in_iov;
+		cap += ch->in_len;
 	} while (n->mrg && cap < want && nch < VNET_RX_MAX_CHAINS && nch < vq->num);
 	full = full || nch == VNET_RX_MAX_CHAINS || nch == vq->num;
 	/* Too little room for the frame: wait for the guest to post more (unless it cannot). */
@@ -480,8 +495,8 @@ static int rx_burst(struct vnet *n, unsigned q, struct virtq *vq, size_t want, b
 			continue;
 		}
 		if (m != j) /* rare: a frame arrived after an earlier read found none */
-			iov_copy(sc->rx_frame[m].iov, sc->rx_frame[m].niov, sc->rx_frame[j].iov,
-				 sc->rx_frame[j].niov, (size_t)res);
+			iov_copy(sc->rx_frame[m].iov, sc->rx_frame[m].niov, 0, sc->rx_frame[j].iov,
+				 sc->rx_frame[j].niov, 0, (size_t)res);
 		lens[m++] = (size_t)res;
 	}
 	for (unsigned i = 0; i < m; i++) {
@@ -573,11 +588,11 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 		 size_t skip)
 {
 	static const uint8_t zero_hdr[sizeof(struct virtio_net_hdr)];
-	unsigned dq = q % (n->dev->nvrings / 2);
+	unsigned dq = q < n->nqp ? q : q % n->nqp;
 	struct virtq *vq = &n->dev->ring[2 * dq].vq;
 	size_t frame = iov_size(iov, niov_src) - skip;
 	unsigned niov, nch;
-	size_t cap, off = 0;
+	size_t cap;
 
 	if (!vu_ring_live(n->dev, 2 * dq))
 		return -EIO;
@@ -590,25 +605,14 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 	}
 	/* Peers negotiate no offloads, so the header carries nothing but num_buffers. */
 	iov_from_buf(scratch->rx_iov, niov, 0, zero_hdr, n->hdr_len);
-	for (unsigned i = 0; i < niov_src; i++) {
-		size_t l = iov[i].iov_len;
-		const char *p = iov[i].iov_base;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		iov_from_buf(scratch->rx_iov, niov, n->hdr_len + off, p + skip, l - skip);
-		off += l - skip;
-		skip = 0;
-	}
+	iov_copy(scratch->rx_iov, niov, n->hdr_len, iov, niov_src, skip, frame);
 	rx_commit(n, dq, vq, niov, nch, n->hdr_len + frame);
 	return 0;
 }
 
 void vnet_rx_flush(struct vnet *n, unsigned q)
 {
-	unsigned dq = q % (n->dev->nvrings / 2);
+	unsigned dq = q < n->nqp ? q : q % n->nqp;
 
 	virtq_flush_notify(&n->dev->ring[2 * dq].vq);
 }

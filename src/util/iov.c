@@ -69,18 +69,28 @@ int iov_tail(const struct iovec *iov, unsigned n, size_t skip, struct iovec *out
 	return (int)k;
 }
 
-void iov_copy(const struct iovec *dst, unsigned dn, const struct iovec *src, unsigned sn,
-	      size_t len)
+/* Finds the segment holding byte *off of iov; leaves *off relative to it. Returns its index. */
+static unsigned iov_seek(const struct iovec *iov, unsigned n, size_t *off)
 {
-	size_t doff = 0, soff = 0;
-	unsigned di = 0, si = 0;
+	unsigned i = 0;
 
-	while (len > 0 && di < dn && si < sn) {
+	while (i < n && *off >= iov[i].iov_len)
+		*off -= iov[i++].iov_len;
+	return i;
+}
+
+size_t iov_copy(const struct iovec *dst, unsigned dn, size_t doff, const struct iovec *src,
+		unsigned sn, size_t soff, size_t len)
+{
+	unsigned di = iov_seek(dst, dn, &doff), si = iov_seek(src, sn, &soff);
+	size_t done = 0;
+
+	while (done < len && di < dn && si < sn) {
 		size_t chunk = MIN(dst[di].iov_len - doff, src[si].iov_len - soff);
 
-		chunk = MIN(chunk, len);
+		chunk = MIN(chunk, len - done);
 		memmove((char *)dst[di].iov_base + doff, (char *)src[si].iov_base + soff, chunk);
-		len -= chunk;
+		done += chunk;
 		doff += chunk;
 		soff += chunk;
 		if (doff == dst[di].iov_len) {
@@ -92,4 +102,5 @@ void iov_copy(const struct iovec *dst, unsigned dn, const struct iovec *src, uns
 			soff = 0;
 		}
 	}
+	return done;
 }

@@ -11,9 +11,9 @@ size_t iov_size(const struct iovec *iov, unsigned n);
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *dst, size_t len);
 /* Copies up to len bytes from src into iov starting at byte `off`; returns bytes copied. */
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *src, size_t len);
-/* Copies len bytes from the start of src to the start of dst (which must hold them). */
-void iov_copy(const struct iovec *dst, unsigned dn, const struct iovec *src, unsigned sn,
-	      size_t len);
+/* Copies up to len bytes from byte soff of src to byte doff of dst; returns bytes copied. */
+size_t iov_copy(const struct iovec *dst, unsigned dn, size_t doff, const struct iovec *src,
+		unsigned sn, size_t soff, size_t len);
 
 /*
  * Fills out[0..max) with the part of iov after its first `skip` bytes. Returns the number of

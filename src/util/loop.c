@@ -25,7 +25,7 @@ struct loop {
 	unsigned waiters;  /* other threads waiting for the lock */
 };
 
-/* While pollers are busy, epoll_wait (a system call) runs once every this many turns. */
+/* While pollers run, epoll_wait (a system call) runs once every this many turns. */
 #define LOOP_FD_CHECK_EVERY 64
 
 /* Drains the wake eventfd; waking was the whole point. */
@@ -189,8 +189,8 @@ int loop_run_once(struct loop *l)
 	struct epoll_event events[LOOP_MAX_EVENTS];
 	int n, timeout;
 
-	if (l->polled == LOOP_POLL_WORK && ++l->fd_skips < LOOP_FD_CHECK_EVERY) {
-		n = 0; /* pollers are busy: spare the system call this turn */
+	if (l->polled != LOOP_POLL_NONE && ++l->fd_skips < LOOP_FD_CHECK_EVERY) {
+		n = 0; /* pollers run: spare the system call on most turns */
 	} else {
 		/* The deferred list is read unlocked only as a hint: a wake-up covers the race. */
 		timeout = (__atomic_load_n(&l->deferred, __ATOMIC_RELAXED) ||

@@ -63,8 +63,9 @@ void loop_unlock(struct loop *l);
 /* What a poll hook reports about its turn. */
 enum loop_poll {
 	LOOP_POLL_NONE, /* nothing to poll: the loop may sleep in epoll_wait */
-	LOOP_POLL_IDLE, /* polling, nothing found: look at fds (without sleeping) every turn */
-	LOOP_POLL_WORK, /* polling and finding work: fds are looked at only every few turns */
+	LOOP_POLL_IDLE, /* polling, nothing found this turn */
+	LOOP_POLL_WORK, /* polling and finding work (fds are looked at every few turns either way)
+			 */
 };
 
 /* Installs a hook run once per iteration after the callbacks (busy polling). */

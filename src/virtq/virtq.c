@@ -146,6 +146,7 @@ int virtq_map(struct virtq *vq, uint16_t base)
 	vq->used_idx = base;
 	vq->used_flushed = base;
 	vq->signalled_valid = false;
+	vq->kicks_off = false;
 	vq->broken = false;
 	return 0;
 }
@@ -191,8 +192,16 @@ static int add_buffer(struct virtq *vq, uint64_t addr, uint32_t len, struct iove
 		      unsigned max, unsigned *n)
 {
 	unsigned got = 0;
-	int r = vmem_gpa_iov(vq->mem, addr, len, iov + *n, max - *n, &got);
+	void *p = vmem_gpa_cached(vq->mem, addr, len);
+	int r;
 
+	if (p && *n < max) { /* the usual case: same region as the last buffer */
+		iov[*n].iov_base = p;
+		iov[*n].iov_len = len;
+		(*n)++;
+		return 0;
+	}
+	r = vmem_gpa_iov(vq->mem, addr, len, iov + *n, max - *n, &got);
 	if (r < 0)
 		return r;
 	*n += got;
@@ -391,9 +400,11 @@ void virtq_disable_notify(struct virtq *vq)
 {
 	struct vring_used *used = vq->used;
 
-	if (!virtq_ready(vq) || vq->event_idx)
+	if (!virtq_ready(vq) || vq->event_idx || vq->kicks_off)
 		return; /* with EVENT_IDX we simply stop moving avail_event */
+	/* Written only on change: the line is shared with used->idx, which the guest polls. */
 	__atomic_store_n(&used->flags, htole16(VRING_USED_F_NO_NOTIFY), __ATOMIC_RELAXED);
+	vq->kicks_off = true;
 }
 
 bool virtq_enable_notify(struct virtq *vq)
@@ -407,6 +418,7 @@ bool virtq_enable_notify(struct virtq *vq)
 		__atomic_store_n(avail_event, htole16(vq->last_avail), __ATOMIC_RELAXED);
 	} else {
 		__atomic_store_n(&used->flags, 0, __ATOMIC_RELAXED);
+		vq->kicks_off = false;
 	}
 	/* Pairs with the guest's barrier between bumping avail->idx and reading our request. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

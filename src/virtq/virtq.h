@@ -50,6 +50,7 @@ struct virtq {
 	uint16_t signalled_used;
 	bool signalled_valid;
 	bool event_idx, indirect;
+	bool kicks_off; /* we set VRING_USED_F_NO_NOTIFY (only written when it changes) */
 	bool broken;
 	uint64_t faults;
 	void *indirect_buf; /* scratch copy of an indirect table that straddles regions */

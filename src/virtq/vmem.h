@@ -72,3 +72,17 @@ void *vmem_uva_ptr(const struct vmem *m, uint64_t uva, uint64_t len);
 
 /* Copies guest-physical [gpa, gpa+len) into dst across region edges. Returns 0 or -EFAULT. */
 int vmem_copy_from(struct vmem *m, uint64_t gpa, void *dst, size_t len);
+
+/*
+ * Fast path of the translations: our pointer to [gpa, gpa+len) when it lies in the region the
+ * last lookup found, else NULL (use vmem_gpa_iov()). len must be > 0.
+ */
+static inline void *vmem_gpa_cached(const struct vmem *m, uint64_t gpa, uint64_t len)
+{
+	const struct vmem_region *r = &m->r[m->last_hit];
+
+	if (len && m->last_hit < m->nregions && gpa - r->gpa < r->size &&
+	    len <= r->size - (gpa - r->gpa))
+		return r->hva + (gpa - r->gpa);
+	return NULL;
+}
