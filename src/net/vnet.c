@@ -235,7 +235,10 @@ static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 		return 0;
 	}
 	memset(h, 0, sizeof(*h));
-	iov_to_buf(sc->tx_iov, ch->out_iov, 0, h, n->hdr_len);
+	if (sc->tx_iov[0].iov_len >= n->hdr_len) /* the usual case: header in the first buffer */
+		memcpy(h, sc->tx_iov[0].iov_base, n->hdr_len);
+	else
+		iov_to_buf(sc->tx_iov, ch->out_iov, 0, h, n->hdr_len);
 	frame_len = ch->out_len - n->hdr_len;
 	why = tx_hdr_invalid(n, h, frame_len);
 	if (why) {
@@ -246,9 +249,16 @@ static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 	h->num_buffers = 0;
 	if (sc->tx_pool + 1 >= VNET_OUT_POOL)
 		return -ENOSPC;
-	k = iov_tail(sc->tx_iov, ch->out_iov, n->hdr_len, out + 1, VNET_OUT_POOL - sc->tx_pool - 1);
-	if (k < 0)
-		return -ENOSPC;
+	if (ch->out_iov == 1) { /* header and frame in one buffer */
+		out[1].iov_base = (char *)sc->tx_iov[0].iov_base + n->hdr_len;
+		out[1].iov_len = frame_len;
+		k = 1;
+	} else {
+		k = iov_tail(sc->tx_iov, ch->out_iov, n->hdr_len, out + 1,
+			     VNET_OUT_POOL - sc->tx_pool - 1);
+		if (k < 0)
+			return -ENOSPC;
+	}
 	out[0].iov_base = h;
 	out[0].iov_len = n->hdr_len;
 	sc->tx_frame[sc->tx_n] = (struct be_frame){ .iov = out, .niov = (unsigned)k + 1 };
@@ -604,8 +614,15 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 		return -ENOBUFS;
 	}
 	/* Peers negotiate no offloads, so the header carries nothing but num_buffers. */
-	iov_from_buf(scratch->rx_iov, niov, 0, zero_hdr, n->hdr_len);
-	iov_copy(scratch->rx_iov, niov, n->hdr_len, iov, niov_src, skip, frame);
+	if (niov_src == 2 && iov[0].iov_len == skip &&
+	    scratch->rx_iov[0].iov_len >= n->hdr_len + frame) {
+		/* The usual case: our header copy, one data buffer, one receive buffer. */
+		memset(scratch->rx_iov[0].iov_base, 0, n->hdr_len);
+		memcpy((char *)scratch->rx_iov[0].iov_base + n->hdr_len, iov[1].iov_base, frame);
+	} else {
+		iov_from_buf(scratch->rx_iov, niov, 0, zero_hdr, n->hdr_len);
+		iov_copy(scratch->rx_iov, niov, n->hdr_len, iov, niov_src, skip, frame);
+	}
 	rx_commit(n, dq, vq, niov, nch, n->hdr_len + frame);
 	return 0;
 }
