@@ -57,6 +57,7 @@ static int run(const char *path, const char *cmd)
 	return rc;
 }
 
+/* Parses the command line and runs one command. */
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -29,17 +29,20 @@ static struct peer_be *to_peer(struct backend *be)
 	return (struct peer_be *)be;
 }
 
+/* backend_ops.configure: remembers the header length to skip on send. */
 static int peer_configure(struct backend *be, uint64_t features, unsigned hdr_len)
 {
 	to_peer(be)->hdr_len = hdr_len;
 	return 0;
 }
 
+/* backend_ops.queue_fd: the eventfd standing for queue q. */
 static int peer_queue_fd(struct backend *be, unsigned q)
 {
 	return to_peer(be)->fds[q];
 }
 
+/* backend_ops.send: copies the frame into the peer guest, -ENOBUFS if it has no room. */
 static ssize_t peer_send(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
 {
 	struct peer_be *pb = to_peer(be);
@@ -51,6 +54,7 @@ static ssize_t peer_send(struct backend *be, unsigned q, const struct iovec *iov
 	return r < 0 ? r : (ssize_t)iov_size(iov, n);
 }
 
+/* backend_ops.flush: publishes the frames delivered to the peer and notifies it. */
 static void peer_flush(struct backend *be, unsigned q)
 {
 	struct peer_be *pb = to_peer(be);
@@ -59,11 +63,13 @@ static void peer_flush(struct backend *be, unsigned q)
 		vnet_rx_flush(pb->peer, q);
 }
 
+/* backend_ops.max_frame: the largest frame a guest may send. */
 static unsigned peer_max_frame(struct backend *be)
 {
 	return 65535 + 14 + 4;
 }
 
+/* backend_ops.destroy: closes the eventfds and frees. */
 static void peer_destroy(struct backend *be)
 {
 	struct peer_be *pb = to_peer(be);

@@ -69,6 +69,7 @@ static int link_up(const char *ifname)
 	return 0;
 }
 
+/* backend_ops.configure: vnet header size and offloads on every queue. */
 static int tap_configure(struct backend *be, uint64_t features, unsigned hdr_len)
 {
 	struct tap *t = to_tap(be);
@@ -105,11 +106,13 @@ static int tap_configure(struct backend *be, uint64_t features, unsigned hdr_len
 	return 0;
 }
 
+/* backend_ops.queue_fd: the tun fd of queue q. */
 static int tap_queue_fd(struct backend *be, unsigned q)
 {
 	return to_tap(be)->fds[q];
 }
 
+/* backend_ops.send: one writev (the kernel validates the header again). */
 static ssize_t tap_send(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
 {
 	ssize_t r = writev(to_tap(be)->fds[q], iov, (int)n);
@@ -117,6 +120,7 @@ static ssize_t tap_send(struct backend *be, unsigned q, const struct iovec *iov,
 	return r < 0 ? -errno : r;
 }
 
+/* backend_ops.recv: one readv; returns the frame length or -errno. */
 static ssize_t tap_recv(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
 {
 	ssize_t r = readv(to_tap(be)->fds[q], iov, (int)n);
@@ -171,16 +175,19 @@ static int tap_burst(struct backend *be, unsigned q, struct be_frame *f, unsigne
 	return 0;
 }
 
+/* backend_ops.send_burst: n writes in one io_uring submission. */
 static int tap_send_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n)
 {
 	return tap_burst(be, q, f, n, true);
 }
 
+/* backend_ops.recv_burst: n reads in one io_uring submission. */
 static int tap_recv_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n)
 {
 	return tap_burst(be, q, f, n, false);
 }
 
+/* backend_ops.max_frame: from the MTU, or 64 KiB when the kernel may hand us GSO. */
 static unsigned tap_max_frame(struct backend *be)
 {
 	struct tap *t = to_tap(be);
@@ -191,6 +198,7 @@ static unsigned tap_max_frame(struct backend *be)
 	return t->mtu + 14 + 4;
 }
 
+/* backend_ops.destroy: closes every queue fd (a non-persistent tap disappears). */
 static void tap_destroy(struct backend *be)
 {
 	struct tap *t = to_tap(be);

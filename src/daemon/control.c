@@ -81,6 +81,7 @@ static void client_answer(struct client *cl, int fd)
 		log_debug("control: reply not sent: %s", strerror(errno));
 }
 
+/* Reads a client's command line (bounded); answers once it is complete. */
 static void on_client(struct ev *ev, uint32_t events)
 {
 	struct client *cl = container_of(ev, struct client, ev);
@@ -106,6 +107,7 @@ static void on_client(struct ev *ev, uint32_t events)
 	client_close(cl);
 }
 
+/* Accepts a control client, up to CONTROL_MAX_CLIENTS at once. */
 static void on_accept(struct ev *ev, uint32_t events)
 {
 	struct control *c = container_of(ev, struct control, ev);

@@ -69,6 +69,7 @@ static void log_stats(struct daemon *d)
 	}
 }
 
+/* SIGUSR1 logs the counters; SIGTERM and SIGINT end the loop. */
 static void on_signal(struct ev *ev, uint32_t events)
 {
 	struct daemon *d = container_of(ev, struct daemon, sig_ev);

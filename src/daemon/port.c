@@ -146,6 +146,7 @@ static void port_disconnect(struct port *p, const char *why)
 	}
 }
 
+/* Front-end readable: handles its messages with the port locked; drops it on error. */
 static void on_conn(struct ev *ev, uint32_t events)
 {
 	struct port *p = container_of(ev, struct port, conn_ev);
@@ -178,6 +179,7 @@ static void port_attach(struct port *p, int fd)
 	log_info("%s: front-end connected", p->cfg.name);
 }
 
+/* Accepts a front-end; a second one while one is connected is refused. */
 static void on_listen(struct ev *ev, uint32_t events)
 {
 	struct port *p = container_of(ev, struct port, listen_ev);
@@ -193,6 +195,7 @@ static void on_listen(struct ev *ev, uint32_t events)
 	port_attach(p, fd);
 }
 
+/* Client mode: one connection attempt; on failure the next is scheduled with backoff. */
 static void on_timer(struct ev *ev, uint32_t events)
 {
 	struct port *p = container_of(ev, struct port, timer_ev);

@@ -208,6 +208,7 @@ static void drain_eventfd(int fd)
 	}
 }
 
+/* Guest posted receive buffers: reads can resume. */
 static void on_rx_kick(struct ev *ev, uint32_t events)
 {
 	struct qp *qp = container_of(ev, struct qp, rx_kick);
@@ -219,6 +220,7 @@ static void on_rx_kick(struct ev *ev, uint32_t events)
 	run_pair(qp);
 }
 
+/* Guest transmitted: run the pair. */
 static void on_tx_kick(struct ev *ev, uint32_t events)
 {
 	struct qp *qp = container_of(ev, struct qp, tx_kick);
@@ -227,6 +229,7 @@ static void on_tx_kick(struct ev *ev, uint32_t events)
 	run_pair(qp);
 }
 
+/* Back-end readable or writable again: run the pair. */
 static void on_backend(struct ev *ev, uint32_t events)
 {
 	struct qp *qp = container_of(ev, struct qp, be_ev);
@@ -240,6 +243,7 @@ static void on_backend(struct ev *ev, uint32_t events)
 	run_pair(qp);
 }
 
+/* Deferred work: a pass that used its budget, or a ring just started. */
 static void on_work(struct ev *ev, uint32_t events)
 {
 	run_pair(container_of(ev, struct qp, work));

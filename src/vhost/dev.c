@@ -137,11 +137,13 @@ static void dev_reset(struct vu_dev *dev)
 	dev->status = 0;
 }
 
+/* GET_FEATURES: what we offer, with PROTOCOL_FEATURES. */
 static int h_get_features(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return reply_u64(dev, msg, dev->offered);
 }
 
+/* SET_FEATURES: a subset of the offer; the device model reconfigures its back-end. */
 static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
 {
 	uint64_t f = msg->p.u64;
@@ -167,11 +169,13 @@ static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* SET_OWNER: nothing to do, the connection is the session. */
 static int h_set_owner(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return 0;
 }
 
+/* RESET_OWNER: forgets rings, memory and negotiation, keeps the connection. */
 static int h_reset_owner(struct vu_dev *dev, struct vu_msg *msg)
 {
 	dev_reset(dev);
@@ -205,6 +209,7 @@ static int add_region(struct vu_dev *dev, struct vmem *m, const struct vu_region
 	return ret;
 }
 
+/* SET_MEM_TABLE: maps a whole new table, then swaps it in and re-translates rings. */
 static int h_set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 {
 	const struct vu_mem_table *t = &msg->p.mem;
@@ -238,6 +243,7 @@ static int h_set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* ADD_MEM_REG: maps one more region (an identical repeat only counts a reference). */
 static int h_add_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
 {
 	int r = add_region(dev, dev->mem, &msg->p.mem_reg.region, msg->fds[0]);
@@ -248,6 +254,7 @@ static int h_add_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* REM_MEM_REG: unmaps a region; rings that lived in it stop. */
 static int h_rem_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
 {
 	const struct vu_region *r = &msg->p.mem_reg.region;
@@ -261,11 +268,13 @@ static int h_rem_mem_reg(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* GET_MAX_MEM_SLOTS: VMEM_MAX_REGIONS. */
 static int h_get_max_mem_slots(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return reply_u64(dev, msg, VMEM_MAX_REGIONS);
 }
 
+/* SET_VRING_NUM: a power of two up to 32768, only while the ring is stopped. */
 static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.state.index];
@@ -283,6 +292,7 @@ static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* SET_VRING_ADDR: stored; re-translated at once if the ring runs. */
 static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 {
 	const struct vu_vring_addr *a = &msg->p.addr;
@@ -300,6 +310,7 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* SET_VRING_BASE: the start index, only while the ring is stopped. */
 static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.state.index];
@@ -312,6 +323,7 @@ static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* GET_VRING_BASE: stops the ring and answers the next index to process. */
 static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 {
 	unsigned idx = msg->p.state.index;
@@ -325,6 +337,7 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 	return reply(dev, msg, &st, sizeof(st));
 }
 
+/* SET_VRING_KICK: starts the ring (enabled at once without PROTOCOL_FEATURES). */
 static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 {
 	unsigned idx = msg->p.u64 & VU_VRING_IDX_MASK;
@@ -361,6 +374,7 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* SET_VRING_CALL: the eventfd to signal the guest with, or none. */
 static int h_set_vring_call(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.u64 & VU_VRING_IDX_MASK];
@@ -373,6 +387,7 @@ static int h_set_vring_call(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* SET_VRING_ERR: the eventfd signalled when the guest breaks the ring, or none. */
 static int h_set_vring_err(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.u64 & VU_VRING_IDX_MASK];
@@ -385,11 +400,13 @@ static int h_set_vring_err(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* GET_PROTOCOL_FEATURES: MQ, REPLY_ACK, CONFIGURE_MEM_SLOTS, STATUS. */
 static int h_get_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return reply_u64(dev, msg, dev->offered_proto);
 }
 
+/* SET_PROTOCOL_FEATURES: a subset of the offer. */
 static int h_set_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
 {
 	if (msg->p.u64 & ~dev->offered_proto) {
@@ -401,11 +418,13 @@ static int h_set_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* GET_QUEUE_NUM: the port's queue pairs. */
 static int h_get_queue_num(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return reply_u64(dev, msg, dev->nvrings / 2);
 }
 
+/* SET_VRING_ENABLE: 0 or 1; a disabled ring carries no traffic. */
 static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
 {
 	unsigned idx = msg->p.state.index;
@@ -418,6 +437,7 @@ static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* SET_STATUS: the virtio device status byte, kept for GET_STATUS. */
 static int h_set_status(struct vu_dev *dev, struct vu_msg *msg)
 {
 	if (msg->p.u64 > UINT8_MAX)
@@ -426,6 +446,7 @@ static int h_set_status(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
+/* GET_STATUS: the last status set. */
 static int h_get_status(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return reply_u64(dev, msg, dev->status);
