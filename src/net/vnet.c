@@ -305,13 +305,6 @@ static bool tx_flush(struct vnet *n, unsigned q, struct virtq *vq)
 push:
 	for (unsigned i = 0; i < sc->tx_chains; i++)
 		virtq_push(vq, sc->tx_head[i], 0);
-	/*
-	 * Publish per burst, not per pass: a guest that sees its buffers (and a peer that sees its
-	 * frames) 32 at a time keeps refilling while we work, instead of waiting for a whole ring.
-	 */
-	if (sc->tx_n && ops->flush)
-		ops->flush(n->be, q);
-	virtq_flush_notify(vq);
 	sc->tx_n = 0;
 	sc->tx_pool = 0;
 	sc->tx_chains = 0;
@@ -379,6 +372,9 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	}
 	if (tx_flush(n, q, vq))
 		res = VNET_WAIT_BACKEND;
+	if (done && n->be->ops->flush)
+		n->be->ops->flush(n->be, q);
+	virtq_flush_notify(vq);
 	*ret_done = done;
 	return res;
 }
@@ -552,7 +548,6 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 			if (m >= 0) {
 				done += (unsigned)m;
 				pk += m ? (unsigned)m - 1 : 0;
-				virtq_flush_notify(vq);
 				if (empty) {
 					res = VNET_IDLE;
 					break;
@@ -592,8 +587,7 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 			continue;
 		}
 		rx_commit(n, q, vq, niov, nch, (size_t)len);
-		if (++done % VNET_BURST == 0)
-			virtq_flush_notify(vq); /* the guest sees frames 32 at a time */
+		done++;
 	}
 	virtq_flush_notify(vq);
 	*ret_done = done;
