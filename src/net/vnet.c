@@ -380,10 +380,9 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 }
 
 /* Writes num_buffers into the header of a received frame held in iov. */
-static void rx_set_num_buffers(unsigned niov, uint16_t count)
+static void rx_set_num_buffers(const struct iovec *iov, unsigned niov, uint16_t count)
 {
 	const size_t at = offsetof(struct virtio_net_hdr, num_buffers);
-	struct iovec *iov = scratch->rx_iov;
 	uint16_t v = htole16(count);
 
 	if (iov[0].iov_len >= at + sizeof(v)) /* the usual case: header in the first buffer */
@@ -451,7 +450,7 @@ static void rx_commit(struct vnet *n, unsigned q, struct virtq *vq, unsigned nio
 	}
 	virtq_unpop(vq, (uint16_t)(nch - used));
 	if (n->hdr_len == sizeof(struct virtio_net_hdr))
-		rx_set_num_buffers(niov, n->mrg ? (uint16_t)used : 1);
+		rx_set_num_buffers(scratch->rx_iov, niov, n->mrg ? (uint16_t)used : 1);
 	n->qs[q].st.rx_packets++;
 	n->qs[q].st.rx_bytes += len - n->hdr_len;
 }
@@ -510,13 +509,9 @@ static int rx_burst(struct vnet *n, unsigned q, struct virtq *vq, size_t want, b
 		lens[m++] = (size_t)res;
 	}
 	for (unsigned i = 0; i < m; i++) {
-		uint16_t one = htole16(1);
-
 		virtq_push(vq, sc->chains[i].head, (uint32_t)lens[i]);
 		if (n->hdr_len == sizeof(struct virtio_net_hdr))
-			iov_from_buf(sc->rx_frame[i].iov, sc->rx_frame[i].niov,
-				     offsetof(struct virtio_net_hdr, num_buffers), &one,
-				     sizeof(one));
+			rx_set_num_buffers(sc->rx_frame[i].iov, sc->rx_frame[i].niov, 1);
 		n->qs[q].st.rx_packets++;
 		n->qs[q].st.rx_bytes += lens[i] - n->hdr_len;
 	}
