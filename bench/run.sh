@@ -35,6 +35,9 @@
 #   BENCH_ADAPTIVE LIST  scenarios that also run vhostd with poll=adaptive (default
 #                    "null_tx tap_tx tap_rx"; every other vhostd run uses poll=busy)
 #   BENCH_PERF=0     no perf during the windows (no syscalls/pkt; to check perf's own cost)
+#   BENCH_PROFILE=1  perf record (cycles, call graphs) instead of perf stat in every window;
+#                    OUT/profile-SCEN-SIZE-BACKEND-RUN.txt gets the hottest symbols. Rates of
+#                    such a run carry perf's sampling cost and are not for comparison.
 #   BENCH_MAX_OTHER P    a run in whose window more than P% of a core (default 20) went to
 #                    other processes is discarded and run again, up to BENCH_RETRIES (2) times
 #                    and BENCH_RETRY_BUDGET (20) repeats in all, so that a busy machine
@@ -69,6 +72,7 @@ FE_DEVARGS=${BENCH_FE_DEVARGS:+,$BENCH_FE_DEVARGS}
 VM2VM_BURSTS=${BENCH_VM2VM_BURSTS:-4}
 ADAPTIVE=${BENCH_ADAPTIVE:-null_tx tap_tx tap_rx}
 PERF=${BENCH_PERF:-1}
+PROFILE=${BENCH_PROFILE:-0}
 MAX_OTHER=${BENCH_MAX_OTHER:-20}
 RETRIES=${BENCH_RETRIES:-2}
 RETRY_BUDGET=${BENCH_RETRY_BUDGET:-20}
@@ -484,7 +488,13 @@ run_one() {
 	snap0=$(cpu_snap "$be_pid" "${TP_PID[fe]}" "${SENDER_PIDS[@]}") || exit 1
 	# The measuring window; perf counts the back-end's system calls over it.
 	sys=NA
-	if [[ $PERF == 1 ]]; then
+	if [[ $PROFILE == 1 ]]; then
+		bg_wait perf record -q -F 4999 -o "$WORK/perf-$scen-$size-$be-$run.data" -p "$be_pid" \
+			-- sleep "$WINDOW" 2>>"$WORK/perf.log" &&
+			perf report -q -i "$WORK/perf-$scen-$size-$be-$run.data" --no-children --sort dso,sym \
+				--percent-limit 0.5 >"$OUT/profile-$scen-$size-$be-$run.txt" \
+				2>>"$WORK/perf.log"
+	elif [[ $PERF == 1 ]]; then
 		bg_wait perf stat -e raw_syscalls:sys_enter -x, -p "$be_pid" -o "$WORK/perf.txt" \
 			-- sleep "$WINDOW" 2>>"$WORK/perf.log" && sys=$(perf_count "$WORK/perf.txt")
 	else

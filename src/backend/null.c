@@ -68,6 +68,14 @@ static ssize_t null_recv(struct backend *be, unsigned q, const struct iovec *iov
 	return (ssize_t)(nb->hdr_len + nb->gen);
 }
 
+/* backend_ops.recv_burst: fills every frame, as null_recv() would. */
+static int null_recv_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		f[i].res = null_recv(be, q, f[i].iov, f[i].niov);
+	return 0;
+}
+
 /* backend_ops.max_frame: the generated size, or a full Ethernet frame. */
 static unsigned null_max_frame(struct backend *be)
 {
@@ -93,6 +101,7 @@ static const struct backend_ops null_gen_ops = {
 	.queue_fd = null_queue_fd,
 	.send = null_send,
 	.recv = null_recv,
+	.recv_burst = null_recv_burst,
 	.max_frame = null_max_frame,
 	.destroy = null_destroy,
 };

@@ -54,6 +54,17 @@ static ssize_t peer_send(struct backend *be, unsigned q, const struct iovec *iov
 	return r < 0 ? r : (ssize_t)iov_size(iov, n);
 }
 
+/* backend_ops.send_burst: delivers the whole burst to the peer's receive ring. */
+static int peer_send_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n)
+{
+	struct peer_be *pb = to_peer(be);
+
+	if (!pb->peer)
+		return -ENOTCONN;
+	vnet_deliver_burst(pb->peer, q, f, n, pb->hdr_len);
+	return 0;
+}
+
 /* backend_ops.flush: publishes the frames delivered to the peer and notifies it. */
 static void peer_flush(struct backend *be, unsigned q)
 {
@@ -84,6 +95,7 @@ static const struct backend_ops peer_ops = {
 	.configure = peer_configure,
 	.queue_fd = peer_queue_fd,
 	.send = peer_send,
+	.send_burst = peer_send_burst,
 	.flush = peer_flush,
 	.max_frame = peer_max_frame,
 	.destroy = peer_destroy,

@@ -48,6 +48,8 @@ struct vnet_scratch {
 	 * ring order (sent or not) so used entries go back in the order the guest made them
 	 * available, as VIRTIO_F_IN_ORDER requires.
 	 */
+	struct iovec tx_biov[VNET_BURST]; /* one buffer per chain of a virtq_pop_burst() */
+	struct virtq_chain tx_bch[VNET_BURST];
 	struct virtio_net_hdr tx_hdr[VNET_BURST];
 	struct be_frame tx_frame[VNET_BURST];
 	size_t tx_len[VNET_BURST];
@@ -56,7 +58,6 @@ struct vnet_scratch {
 	unsigned tx_chains;
 	/* A receive burst: one chain per frame. */
 	struct be_frame rx_frame[VNET_BURST];
-	unsigned rx_iov_off[VNET_BURST];
 };
 
 /* initial-exec: a plain %fs-relative load, not a __tls_get_addr call per packet. */
@@ -215,11 +216,12 @@ static const char *tx_hdr_invalid(const struct vnet *n, const struct virtio_net_
 }
 
 /*
- * Validates one transmit chain (in scratch->tx_iov) and queues it on the burst with our copy of
+ * Validates one transmit chain (its buffers at iov) and queues it on the burst with our copy of
  * its header. Returns 1 if queued, 0 if it was consumed as an error (already counted), or
  * -ENOSPC if the burst has no room for its iovecs (flush, then try again).
  */
-static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch)
+static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch,
+		      const struct iovec *iov)
 {
 	struct vnet_queue *qs = &n->qs[q];
 	struct vnet_scratch *sc = scratch;
@@ -235,10 +237,10 @@ static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 		return 0;
 	}
 	memset(h, 0, sizeof(*h));
-	if (sc->tx_iov[0].iov_len >= n->hdr_len) /* the usual case: header in the first buffer */
-		memcpy(h, sc->tx_iov[0].iov_base, n->hdr_len);
+	if (iov[0].iov_len >= n->hdr_len) /* the usual case: header in the first buffer */
+		memcpy(h, iov[0].iov_base, n->hdr_len);
 	else
-		iov_to_buf(sc->tx_iov, ch->out_iov, 0, h, n->hdr_len);
+		iov_to_buf(iov, ch->out_iov, 0, h, n->hdr_len);
 	frame_len = ch->out_len - n->hdr_len;
 	why = tx_hdr_invalid(n, h, frame_len);
 	if (why) {
@@ -250,11 +252,11 @@ static int tx_prepare(struct vnet *n, unsigned q, const struct virtq_chain *ch)
 	if (sc->tx_pool + 1 >= VNET_OUT_POOL)
 		return -ENOSPC;
 	if (ch->out_iov == 1) { /* header and frame in one buffer */
-		out[1].iov_base = (char *)sc->tx_iov[0].iov_base + n->hdr_len;
+		out[1].iov_base = (char *)iov[0].iov_base + n->hdr_len;
 		out[1].iov_len = frame_len;
 		k = 1;
 	} else {
-		k = iov_tail(sc->tx_iov, ch->out_iov, n->hdr_len, out + 1,
+		k = iov_tail(iov, ch->out_iov, n->hdr_len, out + 1,
 			     VNET_OUT_POOL - sc->tx_pool - 1);
 		if (k < 0)
 			return -ENOSPC;
@@ -305,10 +307,46 @@ static bool tx_flush(struct vnet *n, unsigned q, struct virtq *vq)
 push:
 	for (unsigned i = 0; i < sc->tx_chains; i++)
 		virtq_push(vq, sc->tx_head[i], 0);
+	/*
+	 * Publish per burst, not per pass: a guest that gets its buffers back (and a peer that sees
+	 * its frames) 32 at a time keeps working while we go on, instead of waiting for a pass.
+	 */
+	if (sc->tx_n && ops->flush)
+		ops->flush(n->be, q);
+	virtq_flush_notify(vq);
 	sc->tx_n = 0;
 	sc->tx_pool = 0;
 	sc->tx_chains = 0;
 	return full;
+}
+
+/*
+ * Takes one chain popped from the transmit ring (buffers at iov) into the burst, flushing the
+ * burst when it is full. Returns 0 to go on, 1 when the back-end reported full, or -1 when the
+ * guest broke the ring.
+ */
+static int tx_take(struct vnet *n, unsigned q, struct vu_ring *ring, const struct virtq_chain *ch,
+		   const struct iovec *iov)
+{
+	struct vnet_scratch *sc = scratch;
+	struct virtq *vq = &ring->vq;
+	int res = 0;
+
+	if (ch->in_iov) {
+		virtq_fault(vq, "writable descriptor in a transmit chain");
+		return -1;
+	}
+	if (!ring->enabled) {
+		/* A started but disabled ring is drained without side effects. */
+		n->qs[q].st.tx_dropped++;
+	} else if (tx_prepare(n, q, ch, iov) == -ENOSPC) {
+		res = tx_flush(n, q, vq);
+		tx_prepare(n, q, ch, iov); /* an empty pool always has room */
+	}
+	sc->tx_head[sc->tx_chains++] = ch->head;
+	if (sc->tx_n == VNET_BURST && tx_flush(n, q, vq))
+		res = 1;
+	return res;
 }
 
 enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done)
@@ -317,64 +355,54 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	struct vu_ring *ring = &n->dev->ring[2 * q + 1];
 	struct virtq *vq = &ring->vq;
 	enum vnet_result res = VNET_MORE;
-	struct virtq_chain ch;
 	unsigned done = 0;
+	int r = 0;
 
 	*ret_done = 0;
 	if (!ring->started || !virtq_ready(vq))
 		return VNET_IDLE;
 	virtq_disable_notify(vq);
 	sc->tx_n = sc->tx_pool = sc->tx_chains = 0;
-	while (done < VNET_TX_BUDGET) {
-		int r = virtq_pop(vq, sc->tx_iov, VIRTQ_MAX_IOV, &ch);
+	while (done < VNET_TX_BUDGET && r == 0) {
+		unsigned got = virtq_pop_burst(vq, sc->tx_biov, sc->tx_bch,
+					       MIN(VNET_BURST, VNET_TX_BUDGET - done));
 
-		if (r == 0) {
+		if (got) {
+			/* The headers are read next: start their misses together. */
+			for (unsigned j = 0; j < got; j++)
+				__builtin_prefetch(sc->tx_biov[j].iov_base);
+			for (unsigned j = 0; j < got && r == 0; j++) {
+				done++;
+				r = tx_take(n, q, ring, &sc->tx_bch[j], &sc->tx_biov[j]);
+				if (r > 0) /* back-end full: the rest of the burst waits */
+					virtq_unpop(vq, (uint16_t)(got - j - 1));
+			}
+			continue;
+		}
+		/* Anything but a single direct descriptor: the general walker. */
+		struct virtq_chain ch;
+		int p = virtq_pop(vq, sc->tx_iov, VIRTQ_MAX_IOV, &ch);
+
+		if (p == 0) {
 			/* Polling: leave guest notifications off, we will look again anyway. */
 			if (!poll && virtq_enable_notify(vq)) {
 				virtq_disable_notify(vq);
 				continue;
 			}
-			res = VNET_IDLE;
 			break;
 		}
-		if (r == -ENOBUFS)
+		if (p == -ENOBUFS)
 			virtq_fault(vq, "transmit chain needs more than %u segments",
 				    VIRTQ_MAX_IOV);
-		if (r < 0) {
-			res = VNET_IDLE;
+		if (p < 0)
 			break;
-		}
-		if (ch.in_iov) {
-			virtq_fault(vq, "writable descriptor in a transmit chain");
-			res = VNET_IDLE;
-			break;
-		}
 		done++;
-		if (!ring->enabled) {
-			/* A started but disabled ring is drained without side effects. */
-			n->qs[q].st.tx_dropped++;
-			r = 0;
-		} else {
-			r = tx_prepare(n, q, &ch);
-			if (r == -ENOSPC) {
-				if (tx_flush(n, q, vq))
-					res = VNET_WAIT_BACKEND;
-				r = tx_prepare(n, q, &ch); /* an empty pool always has room */
-			}
-		}
-		sc->tx_head[sc->tx_chains++] = ch.head;
-		if (sc->tx_n == VNET_BURST && tx_flush(n, q, vq)) {
-			res = VNET_WAIT_BACKEND;
-			break;
-		}
-		if (res == VNET_WAIT_BACKEND)
-			break;
+		r = tx_take(n, q, ring, &ch, sc->tx_iov);
 	}
-	if (tx_flush(n, q, vq))
+	if (tx_flush(n, q, vq) || r > 0)
 		res = VNET_WAIT_BACKEND;
-	if (done && n->be->ops->flush)
-		n->be->ops->flush(n->be, q);
-	virtq_flush_notify(vq);
+	else if (done < VNET_TX_BUDGET || r < 0)
+		res = VNET_IDLE;
 	*ret_done = done;
 	return res;
 }
@@ -469,21 +497,32 @@ static int rx_burst(struct vnet *n, unsigned q, struct virtq *vq, size_t want, b
 	size_t lens[VNET_BURST];
 
 	while (k < VNET_BURST) {
-		struct virtq_chain ch;
-		int r = virtq_pop(vq, sc->rx_iov + niov, VIRTQ_MAX_IOV - niov, &ch);
+		unsigned got = virtq_pop_burst(vq, sc->rx_iov + niov, sc->chains + k,
+					       MIN(VNET_BURST - k, VIRTQ_MAX_IOV - niov));
+		unsigned j;
 
-		if (r <= 0)
+		/* A chain of several descriptors: the general walker. */
+		if (!got &&
+		    virtq_pop(vq, sc->rx_iov + niov, VIRTQ_MAX_IOV - niov, &sc->chains[k]) > 0)
+			got = 1;
+		if (!got)
 			break; /* empty, out of iovecs, or a fault the frame-by-frame path reports
 				*/
-		if (ch.out_iov || ch.in_len < want) {
-			virtq_unpop(vq, 1);
+		for (j = 0; j < got; j++, k++) {
+			const struct virtq_chain *ch = &sc->chains[k];
+
+			if (ch->out_iov || ch->in_len < want)
+				break;
+			sc->rx_frame[k] =
+				(struct be_frame){ .iov = sc->rx_iov + niov, .niov = ch->in_iov };
+			/* The back-end writes these next: start the misses together. */
+			__builtin_prefetch(sc->rx_iov[niov].iov_base, 1);
+			niov += ch->in_iov;
+		}
+		if (j < got) {
+			virtq_unpop(vq, (uint16_t)(got - j));
 			break;
 		}
-		sc->chains[k] = ch;
-		sc->rx_iov_off[k] = niov;
-		sc->rx_frame[k] = (struct be_frame){ .iov = sc->rx_iov + niov, .niov = ch.in_iov };
-		niov += ch.in_iov;
-		k++;
 	}
 	if (k < 2 || n->be->ops->recv_burst(n->be, q, sc->rx_frame, k) < 0) {
 		virtq_unpop(vq, (uint16_t)k);
@@ -543,6 +582,8 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 			if (m >= 0) {
 				done += (unsigned)m;
 				pk += m ? (unsigned)m - 1 : 0;
+				/* Per burst, not per pass: the guest takes these while we go on. */
+				virtq_flush_notify(vq);
 				if (empty) {
 					res = VNET_IDLE;
 					break;
@@ -620,6 +661,63 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 	}
 	rx_commit(n, dq, vq, niov, nch, n->hdr_len + frame);
 	return 0;
+}
+
+void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned count, size_t skip)
+{
+	const size_t nb_at = offsetof(struct virtio_net_hdr, num_buffers);
+	struct vnet_scratch *sc = scratch;
+	unsigned dq = q < n->nqp ? q : q % n->nqp, i = 0;
+	struct virtq *vq = &n->dev->ring[2 * dq].vq;
+	struct vnet_stats *st = &n->qs[dq].st;
+	uint16_t one = htole16(1);
+
+	if (!vu_ring_live(n->dev, 2 * dq)) {
+		for (; i < count; i++)
+			f[i].res = -EIO;
+		return;
+	}
+	while (i < count) {
+		unsigned got =
+			virtq_pop_burst(vq, sc->rx_iov, sc->chains, MIN(count - i, VNET_BURST));
+		unsigned j;
+		int r;
+
+		for (j = 0; j < got; j++)
+			__builtin_prefetch(sc->rx_iov[j].iov_base, 1);
+		for (j = 0; j < got; j++, i++) {
+			const struct iovec *src = f[i].iov;
+			uint8_t *dst = sc->rx_iov[j].iov_base;
+			size_t frame;
+
+			/* Our header copy, then the frame in one buffer, into one writable buffer.
+			 */
+			if (f[i].niov != 2 || src[0].iov_len != skip || sc->chains[j].out_iov)
+				break;
+			frame = src[1].iov_len;
+			if (sc->chains[j].in_len < n->hdr_len + frame)
+				break;
+			/* Peers negotiate no offloads: the header is zero but for num_buffers. */
+			memset(dst, 0, n->hdr_len);
+			if (n->hdr_len == sizeof(struct virtio_net_hdr))
+				memcpy(dst + nb_at, &one, sizeof(one));
+			memcpy(dst + n->hdr_len, src[1].iov_base, frame);
+			virtq_push(vq, sc->chains[j].head, (uint32_t)(n->hdr_len + frame));
+			st->rx_packets++;
+			st->rx_bytes += frame;
+			f[i].res = (ssize_t)(skip + frame);
+		}
+		if (j < got)
+			virtq_unpop(vq, (uint16_t)(got - j));
+		else if (got)
+			continue;
+		if (i == count)
+			break;
+		/* This frame or the next chain needs the general path (or the ring is empty). */
+		r = vnet_deliver(n, q, f[i].iov, f[i].niov, skip);
+		f[i].res = r < 0 ? r : (ssize_t)iov_size(f[i].iov, f[i].niov);
+		i++;
+	}
 }
 
 void vnet_rx_flush(struct vnet *n, unsigned q)

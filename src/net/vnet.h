@@ -12,6 +12,7 @@
 
 struct vu_dev;
 struct backend;
+struct be_frame;
 
 /* Per-port counters. tx: frames the guest sent; rx: frames the guest received. */
 struct vnet_stats {
@@ -62,6 +63,14 @@ void vnet_thread_fini(void);
  * vnet_rx_flush(). Returns 0, -ENOBUFS (no guest buffers: dropped) or -EIO (ring not live).
  */
 int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned niov, size_t skip);
+
+/*
+ * vnet_deliver() for a burst: frame i is f[i].iov minus its first `skip` bytes, its outcome goes
+ * to f[i].res (the bytes of f[i].iov, or vnet_deliver()'s error). Frames in one buffer landing in
+ * receive chains of one buffer each take a batched path; the others go through vnet_deliver().
+ */
+void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned count,
+			size_t skip);
 
 /* Publishes what vnet_deliver() put in queue pair q's receive ring and notifies the guest. */
 void vnet_rx_flush(struct vnet *n, unsigned q);

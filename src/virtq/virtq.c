@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/cleanup.h"
+
 #define VRING_DESC_F_NEXT	   1
 #define VRING_DESC_F_WRITE	   2
 #define VRING_DESC_F_INDIRECT	   4
@@ -338,6 +340,63 @@ int virtq_pop(struct virtq *vq, struct iovec *iov, unsigned max_iov, struct virt
 	ret->in_len = (uint32_t)in_len;
 	vq->last_avail++;
 	return 1;
+}
+
+unsigned virtq_pop_burst(struct virtq *vq, struct iovec *iov, struct virtq_chain *ch, unsigned max)
+{
+	const struct vring_avail *avail = vq->avail;
+	const struct vring_desc *table = vq->desc;
+	uint16_t heads[VIRTQ_BURST_MAX];
+	uint16_t mask = (uint16_t)(vq->num - 1), pending, i, n;
+
+	if (!virtq_ready(vq))
+		return 0;
+	pending = (uint16_t)(vq->avail_shadow - vq->last_avail);
+	if (pending < max) {
+		vq->avail_shadow = guest_load16_acquire(&avail->idx);
+		pending = (uint16_t)(vq->avail_shadow - vq->last_avail);
+	}
+	if (pending > vq->num)
+		return 0; /* virtq_pop() reports the guest's error */
+	n = (uint16_t)MIN(MIN(max, (unsigned)pending), VIRTQ_BURST_MAX);
+	/* Independent loads first: the misses on the ring and the descriptors overlap. */
+	for (i = 0; i < n; i++) {
+		heads[i] = guest_load16(&avail->ring[(uint16_t)(vq->last_avail + i) & mask]);
+		if (heads[i] < vq->num)
+			__builtin_prefetch(&table[heads[i]]);
+	}
+	for (i = 0; i < n; i++) {
+		struct vring_desc d;
+		uint16_t flags;
+		void *p;
+
+		if (heads[i] >= vq->num)
+			break;
+		memcpy(&d, &table[heads[i]], sizeof(d)); /* snapshot: each field is read once */
+		flags = le16toh(d.flags);
+		d.len = le32toh(d.len);
+		if (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))
+			break;
+		if (!d.len)
+			break;
+		p = vmem_gpa_cached(vq->mem, le64toh(d.addr), d.len);
+		if (!p)
+			p = vmem_gpa_ptr(vq->mem, le64toh(d.addr), d.len); /* another region */
+		if (!p)
+			break; /* across regions, or not guest memory: the walker decides */
+		iov[i].iov_base = p;
+		iov[i].iov_len = d.len;
+		if (flags & VRING_DESC_F_WRITE)
+			ch[i] = (struct virtq_chain){ .head = heads[i],
+						      .in_iov = 1,
+						      .in_len = d.len };
+		else
+			ch[i] = (struct virtq_chain){ .head = heads[i],
+						      .out_iov = 1,
+						      .out_len = d.len };
+	}
+	vq->last_avail = (uint16_t)(vq->last_avail + i);
+	return i;
 }
 
 void virtq_unpop(struct virtq *vq, uint16_t n)

@@ -88,6 +88,18 @@ static inline bool virtq_ready(const struct virtq *vq)
  */
 int virtq_pop(struct virtq *vq, struct iovec *iov, unsigned max_iov, struct virtq_chain *ret);
 
+/* Most chains virtq_pop_burst() takes in one call. */
+#define VIRTQ_BURST_MAX 64
+
+/*
+ * Fast path of virtq_pop() for a burst: takes up to max (<= VIRTQ_BURST_MAX) chains that are each
+ * one direct, non-empty descriptor inside one memory region; chain i's buffer is iov[i].
+ * The avail entries and descriptors of the whole burst are read (and prefetched) before any is
+ * used, so their cache misses overlap. Stops at the first chain of any other shape, leaving it
+ * to virtq_pop(), which also reports guest errors. Returns the number of chains taken.
+ */
+unsigned virtq_pop_burst(struct virtq *vq, struct iovec *iov, struct virtq_chain *ch, unsigned max);
+
 /* Gives back the last n chains popped and not pushed, in reverse order. */
 void virtq_unpop(struct virtq *vq, uint16_t n);
 

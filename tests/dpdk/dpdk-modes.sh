@@ -24,7 +24,12 @@
 #   g        backend=null,gen=64: a second testpmd receives (rxonly) for GEN_S seconds, its RX
 #            count must grow in every GEN_TICK_MS sample (no stall); after "stop" the ring can
 #            still take what the guest had posted, so
-#              0 <= g.rx_packets - testpmd RX(g) <= queue size (256), rx_dropped == 0.
+#              0 <= g.rx_packets - testpmd RX(g) <= 2 x queue size (512), rx_dropped == 0.
+#            Why two rings, not one: testpmd's RX count after "stop" trails what it had posted
+#            by more than a ring. DPDK's own back-end shows it too: net_null -> net_vhost under
+#            the same front-end, stopped the same way, had delivered 352-416 frames more than
+#            testpmd counted (9 runs, with and without in_order and mrg_rxbuf), and so did
+#            vhostd (352-480) once it published used entries per burst.
 #   all      ring_faults == 0, tx_errors == 0 and rx_dropped == 0 on every port; vhostd alive
 #            at the end, exits 0 on SIGTERM, and logged no warning or error.
 # Each phase's duration and the total are printed.
@@ -254,7 +259,7 @@ expect_clean() {
 start_vhostd() {
 	local line
 	mkfifo "$WORK/ready"
-	"$VHOSTD" --workers 1 --control "$WORK/ctl" --ready-fd 3 \
+	"$VHOSTD" --workers 1 --control "$WORK/ctl" --ready-fd 3 ${VHOSTD_EXTRA:-} \
 		--port "name=a,socket=$WORK/a.sock,backend=port,peer=b,poll=$POLL" \
 		--port "name=b,socket=$WORK/b.sock,backend=port,peer=a,poll=$POLL" \
 		--port "name=s,socket=$WORK/s.sock,backend=null,poll=$POLL" \
@@ -383,15 +388,16 @@ phase_gen() {
 	diff=$((${VS[g.rx_packets]} - base_rx - rx))
 	log "  g: testpmd RX=$rx in $(fmt_ms $((now - t0)))s ($((rx * 1000 / (now - t0))) pps);" \
 		"vhostd rx=${VS[g.rx_packets]}, in the ring after stop: $diff"
-	((diff >= 0 && diff <= QSIZE)) ||
-		fail "g: g.rx_packets - testpmd RX(g) = $diff, expected 0..$QSIZE" \
+	((diff >= 0 && diff <= 2 * QSIZE)) ||
+		fail "g: g.rx_packets - testpmd RX(g) = $diff, expected 0..$((2 * QSIZE))" \
 			"(g.rx_packets=${VS[g.rx_packets]}, testpmd RX=$rx)"
 	expect_eq "testpmd RX-bytes(g)" "${TPS[g.RXB]}" $((rx * FRAME))
 	expect_eq "g.tx_packets" "${VS[g.tx_packets]}" 0
 	expect_clean g
 	tp_quit gen
 	wait_until "$COUNT_S" "vhostd port g waiting after testpmd quit" vs_states_are waiting g
-	log "generator -> guest: $rx frames, none lost, at most a ring's worth ($diff) left unread"
+	log "generator -> guest: $rx frames, none lost;" \
+		"$diff delivered but not yet counted by testpmd at its stop"
 }
 
 main() {

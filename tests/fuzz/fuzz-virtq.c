@@ -9,16 +9,18 @@
  * Header (8 bytes):
  *   [0]    ring size: 1 << (b % 9)
  *   [1]    bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 holes (every other data slice is left
- *          unmapped), bit 3 a call eventfd to signal
+ *          unmapped), bit 3 a call eventfd to signal, bit 4 burst pops (virtq_pop_burst()
+ *          first, the walker when it takes nothing, as the data path does)
  *   [2]    data slice size in bytes (0: the data is one region)
  *   [3]    iovecs per pop (0: VIRTQ_MAX_IOV)
- *   [4..5] start index, little-endian; [6..7] unused
+ *   [4..5] start index, little-endian; [6] burst size - 1 (mod VIRTQ_BURST_MAX); [7] unused
  * Guest memory (gpa 0, front-end address gpa + UVA_DELTA) is the rest of the input, zero-padded
  * to hold the rings: desc at 0, avail at 16 * num, used at the next 4-byte boundary after avail.
  *
  * Checked on every pop: the iovecs stay within max and add up to the reported lengths, every
  * byte of them is readable (and the writable ones writable), a refused chain marks the ring
- * broken with exactly one fault, -ENOBUFS consumes nothing.
+ * broken with exactly one fault, -ENOBUFS consumes nothing; a burst never breaks the ring and
+ * yields one non-empty buffer per chain.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -53,14 +55,15 @@ static void add_block(uint64_t gpa, const uint8_t *src, size_t len)
 	blocks[nblocks++] = b;
 }
 
-/* Reads every readable byte and writes every writable one, up to *budget bytes in all. */
-static void touch(const struct virtq_chain *ch, size_t *budget)
+/* Reads every readable byte of ch (buffers at bufs) and writes every writable one, up to *budget
+ * bytes in all. */
+static void touch(const struct virtq_chain *ch, const struct iovec *bufs, size_t *budget)
 {
 	volatile uint8_t sink = 0;
 
 	for (unsigned i = 0; i < ch->out_iov + ch->in_iov; i++) {
-		uint8_t *p = iov[i].iov_base;
-		size_t n = iov[i].iov_len < *budget ? iov[i].iov_len : *budget;
+		uint8_t *p = bufs[i].iov_base;
+		size_t n = bufs[i].iov_len < *budget ? bufs[i].iov_len : *budget;
 
 		if (i < ch->out_iov) {
 			for (size_t k = 0; k < n; k++)
@@ -108,9 +111,31 @@ static int pop_checked(struct virtq *vq, unsigned *max_iov, size_t *budget)
 	FUZZ_CHECK(ch.out_iov + ch.in_iov <= *max_iov);
 	FUZZ_CHECK(iov_size(iov, ch.out_iov) == ch.out_len);
 	FUZZ_CHECK(iov_size(iov + ch.out_iov, ch.in_iov) == ch.in_len);
-	touch(&ch, budget);
+	touch(&ch, iov, budget);
 	virtq_push(vq, ch.head, ch.in_len);
 	return r;
+}
+
+/*
+ * Pops a burst of up to max chains with the fast path and checks its promises: nothing broken,
+ * ring order kept, one non-empty buffer per chain. Returns the chains taken (pushed back).
+ */
+static unsigned burst_checked(struct virtq *vq, unsigned max, size_t *budget)
+{
+	static struct virtq_chain bch[VIRTQ_BURST_MAX];
+	uint16_t last = vq->last_avail;
+	unsigned n = virtq_pop_burst(vq, iov, bch, max);
+
+	FUZZ_CHECK(n <= max && !vq->broken && vq->faults == 0);
+	FUZZ_CHECK(vq->last_avail == (uint16_t)(last + n));
+	for (unsigned i = 0; i < n; i++) {
+		FUZZ_CHECK(bch[i].head < vq->num);
+		FUZZ_CHECK(bch[i].out_iov + bch[i].in_iov == 1);
+		FUZZ_CHECK(bch[i].out_len + bch[i].in_len == iov[i].iov_len && iov[i].iov_len > 0);
+		touch(&bch[i], iov + i, budget);
+		virtq_push(vq, bch[i].head, bch[i].in_len);
+	}
+	return n;
 }
 
 /* Builds guest memory from one input (format at the top) and pops until empty or broken. */
@@ -172,6 +197,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(virtq_map(&vq, base) == 0);
 
 	for (unsigned round = 0; round < 2 * num + 4; round++) {
+		/* Flag 16: the fast path first, as the data path does; the walker for the rest. */
+		if ((data[1] & 16) && burst_checked(&vq, data[6] % VIRTQ_BURST_MAX + 1, &budget))
+			continue;
 		r = pop_checked(&vq, &max_iov, &budget);
 		if (r != 1)
 			break;

@@ -650,6 +650,163 @@ static void test_ring_full(void **state)
 	assert_int_equal(g->vq.last_avail, 4);
 }
 
+/* ---- the burst fast path ---- */
+
+/* Pops up to max chains with virtq_pop_burst() into g->iov and bch; returns how many. */
+static unsigned burst(struct virtq_chain *bch, unsigned max)
+{
+	unsigned n = virtq_pop_burst(&g->vq, g->iov, bch, max);
+
+	assert_true(n <= max);
+	assert_false(g->vq.broken);
+	return n;
+}
+
+/* Asserts chain c (popped by burst, buffer at iov) is one buffer [gpa, gpa+len) of head. */
+static void burst_chain(const struct virtq_chain *c, const struct iovec *iov, uint16_t head,
+			uint64_t gpa, uint32_t len, bool write)
+{
+	assert_int_equal(c->head, head);
+	assert_int_equal(c->out_iov, write ? 0 : 1);
+	assert_int_equal(c->in_iov, write ? 1 : 0);
+	assert_int_equal(c->out_len, write ? 0 : len);
+	assert_int_equal(c->in_len, write ? len : 0);
+	assert_ptr_equal(iov->iov_base, g_byte(gpa));
+	assert_int_equal(iov->iov_len, len);
+}
+
+/*
+ * Single direct descriptors come in bursts, in ring order, across the index wrap and from any
+ * region; the burst stops before a chained, an indirect, a zero-length buffer and one that
+ * straddles two regions, each of which virtq_pop() then takes, and resumes after them.
+ */
+static void test_burst_stops_for_walker(void **state)
+{
+	struct virtq_chain bch[VIRTQ_BURST_MAX];
+	const struct tdesc ind[] = { { DATA_GPA + 0x3000, 40, F_WRITE, 0 } };
+	const struct seg chained[] = { { DATA_GPA + 0x2000, 10, false },
+				       { DATA_GPA + 0x2100, 20, false } };
+	const struct seg straddle[] = { { DATA_GPA + 0xff0, 0x20, false } };
+
+	g_data(0x1000, 1);	   /* two regions meeting at DATA_GPA + 0x1000 */
+	g_region(0x60000, 0x1000); /* and a third one */
+	ring_start(16, FEAT_INDIRECT, 0xfffd);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
+	for (unsigned i = 0; i < 3; i++) { /* heads 5, 6, 7: readable */
+		set_desc(5 + i, DATA_GPA + 0x100 * i, 60 + i, 0, 0);
+		post((uint16_t)(5 + i));
+	}
+	set_desc(0, DATA_GPA + 0x2000, 10, F_NEXT, 1); /* head 0: a chain of two */
+	set_desc(1, DATA_GPA + 0x2100, 20, 0, 0);
+	post(0);
+	for (unsigned i = 0; i < 2; i++) { /* heads 9, 10: writable */
+		set_desc(9 + i, DATA_GPA + 0x1000 + 0x100 * i, 1500, F_WRITE, 0);
+		post((uint16_t)(9 + i));
+	}
+	set_table(DATA_GPA + 0x4000, ind, 1); /* head 2: indirect */
+	set_desc(2, DATA_GPA + 0x4000, sizeof(ind), F_INDIRECT, 0);
+	post(2);
+	set_desc(3, DATA_GPA + 0x500, 0, F_WRITE, 0); /* head 3: zero length */
+	post(3);
+	set_desc(4, 0x60000, 30, 0, 0); /* head 4: the other region */
+	post(4);
+	set_desc(11, DATA_GPA + 0xff0, 0x20, 0, 0); /* head 11: straddles two regions */
+	post(11);
+	set_desc(12, DATA_GPA + 0x600, 70, 0, 0); /* head 12: back in the first region */
+	post(12);
+
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 3);
+	for (unsigned i = 0; i < 3; i++)
+		burst_chain(&bch[i], &g->iov[i], (uint16_t)(5 + i), DATA_GPA + 0x100 * i, 60 + i,
+			    false);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
+	pop_ok();
+	check_chain(0, chained, 2);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 2);
+	for (unsigned i = 0; i < 2; i++)
+		burst_chain(&bch[i], &g->iov[i], (uint16_t)(9 + i), DATA_GPA + 0x1000 + 0x100 * i,
+			    1500, true);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
+	pop_ok(); /* the indirect one */
+	assert_int_equal(g->ch.head, 2);
+	assert_int_equal(g->ch.in_len, 40);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
+	pop_ok(); /* the empty one */
+	assert_int_equal(g->ch.head, 3);
+	assert_int_equal(g->ch.in_iov + g->ch.out_iov, 0);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 1);
+	burst_chain(&bch[0], &g->iov[0], 4, 0x60000, 30, false);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
+	pop_ok(); /* the straddling buffer: two iovecs */
+	check_chain(11, straddle, 1);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 1);
+	burst_chain(&bch[0], &g->iov[0], 12, DATA_GPA + 0x600, 70, false);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
+	pop_empty();
+	assert_int_equal(g->vq.last_avail, (uint16_t)(0xfffd + 11));
+	assert_int_equal(efd_take(g->err_fd), 0);
+}
+
+/* A burst never takes more than asked, nor more than the guest posted. */
+static void test_burst_max(void **state)
+{
+	struct virtq_chain bch[VIRTQ_BURST_MAX];
+	unsigned got = 0, n;
+
+	g_data(0, 0);
+	ring_start(128, 0, 0);
+	for (unsigned i = 0; i < 100; i++) {
+		set_desc(i, DATA_GPA + 64 * i, 64, F_WRITE, 0);
+		post((uint16_t)i);
+	}
+	assert_int_equal(burst(bch, 7), 7);
+	got = 7;
+	while ((n = burst(bch, VIRTQ_BURST_MAX)) > 0) {
+		for (unsigned i = 0; i < n; i++)
+			burst_chain(&bch[i], &g->iov[i], (uint16_t)(got + i),
+				    DATA_GPA + 64 * (got + i), 64, true);
+		got += n;
+	}
+	assert_int_equal(got, 100);
+	virtq_unpop(&g->vq, 3); /* what a burst took can be given back */
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 3);
+	assert_int_equal(bch[0].head, 97);
+	pop_empty();
+}
+
+/*
+ * Guest errors are never swallowed by the fast path: it stops short of them (taking the good
+ * chains before), and virtq_pop() then faults the ring.
+ */
+static void test_burst_leaves_faults_to_walker(void **state)
+{
+	struct virtq_chain bch[VIRTQ_BURST_MAX];
+
+	g_data(0, 0);
+	ring_start(8, 0, 100);
+	set_desc(0, DATA_GPA, 10, 0, 0);
+	avail_set_idx(100 + 9); /* more entries than the ring holds */
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
+	pop_fault();
+}
+
+/* A head out of range ends the burst; the chains before it are taken. */
+static void test_burst_bad_head(void **state)
+{
+	struct virtq_chain bch[VIRTQ_BURST_MAX];
+
+	g_data(0, 0);
+	ring_start(8, 0, 0);
+	set_desc(0, DATA_GPA, 10, 0, 0);
+	set_desc(1, DATA_GPA + 16, 10, 0, 0);
+	post(0);
+	post(1);
+	post(8);
+	post(0);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 2);
+	pop_fault();
+}
+
 /*
  * vringh_test-style random chains: 1..6 buffers (readable then writable, some empty), direct or
  * indirect, tables and buffers in one-byte regions and bulk memory, batches of up to 4 chains,
@@ -1422,6 +1579,10 @@ int main(void)
 		T(test_one_byte_regions),
 		T(test_enobufs_indirect),
 		T(test_ring_full),
+		T(test_burst_stops_for_walker),
+		T(test_burst_max),
+		T(test_burst_leaves_faults_to_walker),
+		T(test_burst_bad_head),
 		T(test_random_chains),
 		T(test_bad_avail_idx),
 		T(test_bad_head),
