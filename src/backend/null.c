@@ -13,8 +13,10 @@
 #include "backend/backend.h"
 #include "util/cleanup.h"
 #include "util/iov.h"
+#include "util/shared_mem.h"
 
 #define NULL_MAX_QUEUES 16
+#define NULL_HDR_BYTES	10 /* the header we fill: all but num_buffers */
 
 struct null_be {
 	struct backend be;
@@ -50,19 +52,22 @@ static ssize_t null_send(struct backend *be, unsigned q, const struct iovec *iov
 	return (ssize_t)iov_size(iov, n);
 }
 
-/* backend_ops.recv: writes a zero header and the template frame into iov. */
+/*
+ * backend_ops.recv: writes a zero header (no offload, no checksum claims) and the template frame
+ * into iov. num_buffers, the last two bytes of a 12-byte header, is the device model's to write.
+ */
 static ssize_t null_recv(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
 {
-	static const uint8_t hdr[12]; /* no offload, no checksum claims */
+	static const uint8_t hdr[NULL_HDR_BYTES];
 	struct null_be *nb = to_null(be);
 
 	if (!nb->gen)
 		return -EAGAIN;
 	if (n && iov[0].iov_len >= nb->hdr_len + nb->gen) { /* one buffer holds it all */
-		memcpy(iov[0].iov_base, hdr, nb->hdr_len);
+		store_if_changed(iov[0].iov_base, hdr, NULL_HDR_BYTES);
 		memcpy((char *)iov[0].iov_base + nb->hdr_len, nb->frame, nb->gen);
 	} else {
-		iov_from_buf(iov, n, 0, hdr, nb->hdr_len);
+		iov_from_buf(iov, n, 0, hdr, NULL_HDR_BYTES);
 		iov_from_buf(iov, n, nb->hdr_len, nb->frame, nb->gen);
 	}
 	return (ssize_t)(nb->hdr_len + nb->gen);

@@ -23,6 +23,7 @@
 #include "util/cleanup.h"
 #include "util/iov.h"
 #include "util/log.h"
+#include "util/shared_mem.h"
 #include "vhost/dev.h"
 
 /* Work caps per call so one queue cannot starve the others. */
@@ -414,7 +415,7 @@ static void rx_set_num_buffers(const struct iovec *iov, unsigned niov, uint16_t 
 	uint16_t v = htole16(count);
 
 	if (iov[0].iov_len >= at + sizeof(v)) /* the usual case: header in the first buffer */
-		memcpy((char *)iov[0].iov_base + at, &v, sizeof(v));
+		store_if_changed((char *)iov[0].iov_base + at, &v, sizeof(v));
 	else
 		iov_from_buf(iov, niov, at, &v, sizeof(v));
 }
@@ -515,8 +516,10 @@ static int rx_burst(struct vnet *n, unsigned q, struct virtq *vq, size_t want, b
 				break;
 			sc->rx_frame[k] =
 				(struct be_frame){ .iov = sc->rx_iov + niov, .niov = ch->in_iov };
-			/* The back-end writes these next: start the misses together. */
+			/* The back-end writes these next: start the misses together (the header
+			 * and the start of the frame are often in two lines). */
 			__builtin_prefetch(sc->rx_iov[niov].iov_base, 1);
+			__builtin_prefetch((char *)sc->rx_iov[niov].iov_base + 64, 1);
 			niov += ch->in_iov;
 		}
 		if (j < got) {
@@ -665,12 +668,11 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 
 void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned count, size_t skip)
 {
-	const size_t nb_at = offsetof(struct virtio_net_hdr, num_buffers);
+	const struct virtio_net_hdr hdr = { .num_buffers = htole16(1) };
 	struct vnet_scratch *sc = scratch;
 	unsigned dq = q < n->nqp ? q : q % n->nqp, i = 0;
 	struct virtq *vq = &n->dev->ring[2 * dq].vq;
 	struct vnet_stats *st = &n->qs[dq].st;
-	uint16_t one = htole16(1);
 
 	if (!vu_ring_live(n->dev, 2 * dq)) {
 		for (; i < count; i++)
@@ -683,8 +685,10 @@ void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned
 		unsigned j;
 		int r;
 
-		for (j = 0; j < got; j++)
+		for (j = 0; j < got; j++) {
 			__builtin_prefetch(sc->rx_iov[j].iov_base, 1);
+			__builtin_prefetch((char *)sc->rx_iov[j].iov_base + 64, 1);
+		}
 		for (j = 0; j < got; j++, i++) {
 			const struct iovec *src = f[i].iov;
 			uint8_t *dst = sc->rx_iov[j].iov_base;
@@ -698,9 +702,7 @@ void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned
 			if (sc->chains[j].in_len < n->hdr_len + frame)
 				break;
 			/* Peers negotiate no offloads: the header is zero but for num_buffers. */
-			memset(dst, 0, n->hdr_len);
-			if (n->hdr_len == sizeof(struct virtio_net_hdr))
-				memcpy(dst + nb_at, &one, sizeof(one));
+			store_if_changed(dst, &hdr, n->hdr_len);
 			memcpy(dst + n->hdr_len, src[1].iov_base, frame);
 			virtq_push(vq, sc->chains[j].head, (uint32_t)(n->hdr_len + frame));
 			st->rx_packets++;

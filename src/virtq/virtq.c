@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/shared_mem.h"
 
 #define VRING_DESC_F_NEXT	   1
 #define VRING_DESC_F_WRITE	   2
@@ -407,10 +408,10 @@ void virtq_unpop(struct virtq *vq, uint16_t n)
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	struct vring_used *used = vq->used;
-	struct vring_used_elem *e = &used->ring[vq->used_idx & (vq->num - 1)];
+	struct vring_used_elem e = { .id = htole32(head), .len = htole32(len) };
 
-	e->id = htole32(head);
-	e->len = htole32(len);
+	/* In-order rings recycle slots with the same id and length: leave those lines shared. */
+	store_if_changed(&used->ring[vq->used_idx & (vq->num - 1)], &e, sizeof(e));
 	vq->used_idx++;
 }
 
