@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "backend/uring.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -22,7 +23,15 @@ struct io_uring *uring_thread(void)
 		return &ring;
 	if (ring_failed)
 		return NULL;
-	r = io_uring_queue_init(URING_ENTRIES, &ring, 0);
+	/*
+	 * Only this thread submits, and it always waits for what it submitted: completion work
+	 * can run in that wait instead of being queued as task work (kernel 6.1+; older kernels
+	 * refuse the flags and get a plain ring).
+	 */
+	r = io_uring_queue_init(URING_ENTRIES, &ring,
+				IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+	if (r == -EINVAL)
+		r = io_uring_queue_init(URING_ENTRIES, &ring, 0);
 	if (r < 0) {
 		/* Seccomp, old kernels, sysctl kernel.io_uring_disabled: fall back to readv/writev.
 		 */

@@ -369,9 +369,14 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 					       MIN(VNET_BURST, VNET_TX_BUDGET - done));
 
 		if (got) {
-			/* The headers are read next: start their misses together. */
-			for (unsigned j = 0; j < got; j++)
+			/*
+			 * The headers are read next and the frames right after (by our copy to a
+			 * peer or by the kernel's from a tap): start their misses together.
+			 */
+			for (unsigned j = 0; j < got; j++) {
 				__builtin_prefetch(sc->tx_biov[j].iov_base);
+				__builtin_prefetch((char *)sc->tx_biov[j].iov_base + n->hdr_len);
+			}
 			for (unsigned j = 0; j < got && r == 0; j++) {
 				done++;
 				r = tx_take(n, q, ring, &sc->tx_bch[j], &sc->tx_biov[j]);
