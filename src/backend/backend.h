@@ -24,6 +24,8 @@ struct backend_ops {
 	const char *name;
 	/* The device accepts and produces checksum/segmentation offload in the header. */
 	bool offloads;
+	/* send() reads the frame's bytes (the data path then prefetches them with the header). */
+	bool send_reads_data;
 	/* Applies the negotiated virtio-net features and header length (10 or 12). */
 	int (*configure)(struct backend *be, uint64_t features, unsigned hdr_len);
 	/* A pollable fd for queue q: readable when frames wait, writable when it accepts more. */

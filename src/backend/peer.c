@@ -92,6 +92,7 @@ static void peer_destroy(struct backend *be)
 static const struct backend_ops peer_ops = {
 	.name = "port",
 	.offloads = false,
+	.send_reads_data = true,
 	.configure = peer_configure,
 	.queue_fd = peer_queue_fd,
 	.send = peer_send,

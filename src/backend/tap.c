@@ -28,6 +28,7 @@ struct tap {
 	unsigned mtu;
 	unsigned gso;  /* nonzero when the kernel may hand us GSO frames */
 	bool no_burst; /* the kernel refused RWF_NOWAIT on tun: one syscall per frame */
+	struct ratelimit rl;
 };
 
 /* Returns the tap behind a backend pointer. */
@@ -128,11 +129,19 @@ static ssize_t tap_recv(struct backend *be, unsigned q, const struct iovec *iov,
 	return r < 0 ? -errno : r;
 }
 
-/* Queues one readv or writev per frame on the thread's ring and reaps them all: one syscall. */
+/* Numbers this thread's bursts: a completion carries its burst's number and its index. */
+static __thread uint32_t burst_seq __attribute__((tls_model("initial-exec")));
+
+/*
+ * Queues one readv or writev per frame on the thread's ring and reaps them all: one syscall.
+ * Every request of a burst completes before the burst returns, and a completion is matched by
+ * burst number as well as index, so a result can never land on another burst's frame.
+ */
 static int tap_burst(struct backend *be, unsigned q, struct be_frame *f, unsigned n, bool write)
 {
 	struct io_uring *ring = uring_thread();
 	struct io_uring_cqe *cqe;
+	uint64_t tag = (uint64_t)++burst_seq << 32;
 	unsigned head, seen = 0;
 	int fd = to_tap(be)->fds[q], r;
 
@@ -149,7 +158,7 @@ static int tap_burst(struct backend *be, unsigned q, struct be_frame *f, unsigne
 			io_uring_prep_writev2(sqe, fd, f[i].iov, f[i].niov, (__u64)-1, RWF_NOWAIT);
 		else
 			io_uring_prep_readv2(sqe, fd, f[i].iov, f[i].niov, (__u64)-1, RWF_NOWAIT);
-		io_uring_sqe_set_data64(sqe, i);
+		io_uring_sqe_set_data64(sqe, tag | i);
 		f[i].res = -ECANCELED;
 	}
 	do {
@@ -157,15 +166,35 @@ static int tap_burst(struct backend *be, unsigned q, struct be_frame *f, unsigne
 	} while (r == -EINTR);
 	if (r < 0)
 		return r; /* nothing was submitted: the caller falls back */
-	io_uring_for_each_cqe(ring, head, cqe)
-	{
-		uint64_t i = io_uring_cqe_get_data64(cqe);
+	for (;;) {
+		unsigned k = 0;
 
-		if (i < n)
-			f[i].res = cqe->res;
-		seen++;
+		io_uring_for_each_cqe(ring, head, cqe)
+		{
+			uint64_t d = io_uring_cqe_get_data64(cqe);
+
+			k++;
+			if ((d & ~0xffffffffull) != tag || (uint32_t)d >= n) {
+				log_rl(&to_tap(be)->rl, LOG_LVL_ERROR,
+				       "%s: dropped a completion of another burst",
+				       to_tap(be)->ifname);
+				continue;
+			}
+			f[(uint32_t)d].res = cqe->res;
+			seen++;
+		}
+		io_uring_cq_advance(ring, k);
+		if (seen >= n)
+			break;
+		/* Non-blocking I/O on tun completes at submission; this is only a safety net. */
+		r = io_uring_wait_cqe(ring, &cqe);
+		if (r < 0 && r != -EINTR) {
+			log_rl(&to_tap(be)->rl, LOG_LVL_ERROR,
+			       "%s: waiting for io_uring completions: %s", to_tap(be)->ifname,
+			       strerror(-r));
+			break;
+		}
 	}
-	io_uring_cq_advance(ring, seen);
 	if (f[0].res == -EOPNOTSUPP) {
 		log_warn("%s: no non-blocking io_uring I/O on tap: one system call per frame",
 			 to_tap(be)->ifname);
@@ -210,6 +239,7 @@ static void tap_destroy(struct backend *be)
 static const struct backend_ops tap_ops = {
 	.name = "tap",
 	.offloads = true,
+	.send_reads_data = true,
 	.configure = tap_configure,
 	.queue_fd = tap_queue_fd,
 	.send = tap_send,
@@ -247,6 +277,7 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 	if (!t)
 		return -ENOMEM;
 	t->be.ops = &tap_ops;
+	t->rl = (struct ratelimit)RATELIMIT_INIT;
 	for (unsigned q = 0; q < TAP_MAX_QUEUES; q++)
 		t->fds[q] = -1;
 	for (unsigned q = 0; q < queues; q++) {

@@ -117,8 +117,10 @@ static unsigned run_rx(struct qp *qp, bool poll)
 {
 	unsigned done = 0;
 
+	qp->rx_more = false;
 	switch (vnet_rx(qp->net, qp->q, poll, &done)) {
 	case VNET_MORE:
+		qp->rx_more = true;
 		if (!poll)
 			loop_defer(worker_loop(qp->w), &qp->work);
 		break;
@@ -175,8 +177,8 @@ static bool qp_poll(struct poller *p)
 	if (qp->be_readable) {
 		unsigned got = run_rx(qp, true);
 
-		/* A full budget means more is waiting: keep reading without asking epoll. */
-		qp->be_readable = got >= VNET_RX_BUDGET_HINT;
+		/* A pass that stopped on its budget left more: keep reading without epoll. */
+		qp->be_readable = qp->rx_more;
 		done += got;
 	}
 	if (qp->mode != POLL_ADAPTIVE || ring_kickless(qp, 2 * qp->q) ||

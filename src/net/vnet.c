@@ -29,7 +29,9 @@
 /* Work caps per call so one queue cannot starve the others. */
 enum {
 	VNET_TX_BUDGET = 256,
-	VNET_RX_BUDGET = VNET_RX_BUDGET_HINT,
+	VNET_RX_BUDGET = 256,
+	VNET_BYTE_BUDGET =
+		512 * 1024, /* per pass and direction: a few GSO frames, 256 small ones */
 	VNET_RX_MAX_CHAINS = 1024,
 	VNET_BURST = 32,		       /* frames per back-end burst */
 	VNET_OUT_POOL = 2 * VIRTQ_MAX_IOV + 2, /* iovecs for one burst of transmit frames */
@@ -357,6 +359,8 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	struct virtq *vq = &ring->vq;
 	enum vnet_result res = VNET_MORE;
 	unsigned done = 0;
+	size_t bytes = 0;
+	bool idle = false;
 	int r = 0;
 
 	*ret_done = 0;
@@ -364,21 +368,25 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 		return VNET_IDLE;
 	virtq_disable_notify(vq);
 	sc->tx_n = sc->tx_pool = sc->tx_chains = 0;
-	while (done < VNET_TX_BUDGET && r == 0) {
+	while (done < VNET_TX_BUDGET && bytes < VNET_BYTE_BUDGET && r == 0) {
 		unsigned got = virtq_pop_burst(vq, sc->tx_biov, sc->tx_bch,
 					       MIN(VNET_BURST, VNET_TX_BUDGET - done));
 
 		if (got) {
 			/*
 			 * The headers are read next and the frames right after (by our copy to a
-			 * peer or by the kernel's from a tap): start their misses together.
+			 * peer or by the kernel's from a tap, not by a null sink): start their
+			 * misses together.
 			 */
 			for (unsigned j = 0; j < got; j++) {
 				__builtin_prefetch(sc->tx_biov[j].iov_base);
-				__builtin_prefetch((char *)sc->tx_biov[j].iov_base + n->hdr_len);
+				if (n->be->ops->send_reads_data)
+					__builtin_prefetch((char *)sc->tx_biov[j].iov_base +
+							   n->hdr_len);
 			}
 			for (unsigned j = 0; j < got && r == 0; j++) {
 				done++;
+				bytes += sc->tx_bch[j].out_len;
 				r = tx_take(n, q, ring, &sc->tx_bch[j], &sc->tx_biov[j]);
 				if (r > 0) /* back-end full: the rest of the burst waits */
 					virtq_unpop(vq, (uint16_t)(got - j - 1));
@@ -395,19 +403,23 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 				virtq_disable_notify(vq);
 				continue;
 			}
+			idle = true;
 			break;
 		}
 		if (p == -ENOBUFS)
 			virtq_fault(vq, "transmit chain needs more than %u segments",
 				    VIRTQ_MAX_IOV);
-		if (p < 0)
+		if (p < 0) {
+			idle = true;
 			break;
+		}
 		done++;
+		bytes += ch.out_len;
 		r = tx_take(n, q, ring, &ch, sc->tx_iov);
 	}
 	if (tx_flush(n, q, vq) || r > 0)
 		res = VNET_WAIT_BACKEND;
-	else if (done < VNET_TX_BUDGET || r < 0)
+	else if (idle || r < 0)
 		res = VNET_IDLE;
 	*ret_done = done;
 	return res;
@@ -581,11 +593,13 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	/* Room for the largest frame plus one byte, so a full read always means truncation. */
 	size_t want = n->hdr_len + n->be->ops->max_frame(n->be) + 1;
 	enum vnet_result res = VNET_MORE;
+	const uint64_t bytes0 = n->qs[q].st.rx_bytes;
 
 	*ret_done = 0;
 	if (!n->be->ops->recv || !vu_ring_live(n->dev, 2 * q))
 		return VNET_IDLE;
-	for (unsigned pk = 0; pk < VNET_RX_BUDGET; pk++) {
+	for (unsigned pk = 0;
+	     pk < VNET_RX_BUDGET && n->qs[q].st.rx_bytes - bytes0 < VNET_BYTE_BUDGET; pk++) {
 		unsigned niov, nch;
 		size_t cap;
 		ssize_t len;

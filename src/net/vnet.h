@@ -20,9 +20,6 @@ struct vnet_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped;
 };
 
-/* A receive pass that moved this many frames stopped on its budget, not on an empty device. */
-#define VNET_RX_BUDGET_HINT 256
-
 /* Outcome of one pass over a queue. */
 enum vnet_result {
 	VNET_IDLE,	  /* nothing left to do: wait for the next event */
@@ -44,9 +41,10 @@ void vnet_free(struct vnet *n);
 int vnet_set_features(struct vnet *n, uint64_t features);
 
 /*
- * Moves guest transmissions of queue pair q to the back-end, at most a budget's worth, and stores
- * the number of frames taken in *ret_done. With poll, guest notifications stay off (the caller
- * polls); otherwise they are re-enabled once the ring is drained. Needs vnet_thread_init().
+ * Moves guest transmissions of queue pair q to the back-end, at most a budget's worth (256 frames
+ * or 512 KiB), and stores the number of frames taken in *ret_done. With poll, guest notifications
+ * stay off (the caller polls); otherwise they are re-enabled once the ring is drained. Needs
+ * vnet_thread_init().
  */
 enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_done);
 

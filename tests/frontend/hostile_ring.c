@@ -68,13 +68,16 @@ static void push_kick(struct vuf_vq *vq, uint16_t head)
 	assert_int_equal(vuf_vq_kick(vq), 0);
 }
 
+/* The tag of rx_provoke()'s frames. */
+#define RX_PROVOKE_TAG 0x67
+
 /* Kicks the RX ring and injects a frame on p0's tap so vhostd reaches for the bad buffer. */
 static void rx_provoke(struct t_sess *s, uint16_t head)
 {
 	uint8_t f[100];
 
 	push_kick(&s->rx, head);
-	t_frame(f, sizeof(f), hr.seq++, 0x67);
+	t_frame(f, sizeof(f), hr.seq++, RX_PROVOKE_TAG);
 	assert_int_equal(t_pkt_send(hr.tap[0], f, sizeof(f)), 0);
 }
 
@@ -344,7 +347,8 @@ static void test_p0_recovers(void **state)
 
 	(void)state;
 	assert_int_equal(t_sess_open(&s, hr.env.sock[0], NULL), 0);
-	assert_int_equal(t_traffic_check(&s, hr.tap[0], hr.seq, 0x72), 0);
+	/* Frames rx_provoke() injected for rings that broke first may still wait in the tap. */
+	assert_int_equal(t_traffic_check_stale(&s, hr.tap[0], hr.seq, 0x72, RX_PROVOKE_TAG), 0);
 	hr.seq += 2;
 	t_sess_close(&s);
 }
