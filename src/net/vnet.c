@@ -660,6 +660,17 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	return res;
 }
 
+/*
+ * Writes the header of a frame from a peer that fits one receive buffer: peers negotiate no
+ * offloads, so it is zero but for num_buffers = 1 (stored only where the bytes differ).
+ */
+static void peer_hdr_store(const struct vnet *n, void *dst)
+{
+	const struct virtio_net_hdr hdr = { .num_buffers = htole16(1) };
+
+	store_if_changed(dst, &hdr, n->hdr_len);
+}
+
 int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned niov_src,
 		 size_t skip)
 {
@@ -683,7 +694,7 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 	if (niov_src == 2 && iov[0].iov_len == skip &&
 	    scratch->rx_iov[0].iov_len >= n->hdr_len + frame) {
 		/* The usual case: our header copy, one data buffer, one receive buffer. */
-		memset(scratch->rx_iov[0].iov_base, 0, n->hdr_len);
+		peer_hdr_store(n, scratch->rx_iov[0].iov_base);
 		memcpy((char *)scratch->rx_iov[0].iov_base + n->hdr_len, iov[1].iov_base, frame);
 	} else {
 		iov_from_buf(scratch->rx_iov, niov, 0, zero_hdr, n->hdr_len);
@@ -695,7 +706,6 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 
 void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned count, size_t skip)
 {
-	const struct virtio_net_hdr hdr = { .num_buffers = htole16(1) };
 	struct vnet_scratch *sc = scratch;
 	unsigned dq = q < n->nqp ? q : q % n->nqp, i = 0;
 	struct virtq *vq = &n->dev->ring[2 * dq].vq;
@@ -726,8 +736,7 @@ void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned
 			frame = src[1].iov_len;
 			if (sc->chains[j].in_len < n->hdr_len + frame)
 				break;
-			/* Peers negotiate no offloads: the header is zero but for num_buffers. */
-			store_if_changed(dst, &hdr, n->hdr_len);
+			peer_hdr_store(n, dst);
 			memcpy(dst + n->hdr_len, src[1].iov_base, frame);
 			virtq_push(vq, sc->chains[j].head, (uint32_t)(n->hdr_len + frame));
 			st->rx_packets++;
