@@ -112,15 +112,20 @@ static unsigned run_tx(struct qp *qp, bool poll)
 	return done;
 }
 
-/* One receive pass; returns frames moved. */
-static unsigned run_rx(struct qp *qp, bool poll)
+/*
+ * One receive pass; returns frames moved, and in *ret_more (if not NULL) whether the pass stopped
+ * on its budget rather than on an empty device.
+ */
+static unsigned run_rx(struct qp *qp, bool poll, bool *ret_more)
 {
+	enum vnet_result res;
 	unsigned done = 0;
 
-	qp->rx_more = false;
-	switch (vnet_rx(qp->net, qp->q, poll, &done)) {
+	res = vnet_rx(qp->net, qp->q, poll, &done);
+	if (ret_more)
+		*ret_more = res == VNET_MORE;
+	switch (res) {
 	case VNET_MORE:
-		qp->rx_more = true;
 		if (!poll)
 			loop_defer(worker_loop(qp->w), &qp->work);
 		break;
@@ -157,7 +162,7 @@ static void run_pair(struct qp *qp)
 		return; /* the poller runs it on this loop turn */
 	}
 	run_tx(qp, false);
-	run_rx(qp, false);
+	run_rx(qp, false, NULL);
 	if (ring_kickless(qp, 2 * qp->q) || ring_kickless(qp, 2 * qp->q + 1))
 		loop_defer(worker_loop(qp->w), &qp->work);
 }
@@ -175,10 +180,11 @@ static bool qp_poll(struct poller *p)
 	}
 	done = run_tx(qp, true);
 	if (qp->be_readable) {
-		unsigned got = run_rx(qp, true);
+		bool more;
+		unsigned got = run_rx(qp, true, &more);
 
 		/* A pass that stopped on its budget left more: keep reading without epoll. */
-		qp->be_readable = qp->rx_more;
+		qp->be_readable = more;
 		done += got;
 	}
 	if (qp->mode != POLL_ADAPTIVE || ring_kickless(qp, 2 * qp->q) ||
@@ -193,7 +199,7 @@ static bool qp_poll(struct poller *p)
 		return false;
 	/* Idle: one event-style pass re-enables notifications and re-checks the rings. */
 	p->active = false;
-	done = run_tx(qp, false) + run_rx(qp, false);
+	done = run_tx(qp, false) + run_rx(qp, false, NULL);
 	if (done)
 		start_polling(qp); /* work raced in while we were re-enabling notifications */
 	sync_backend(qp);

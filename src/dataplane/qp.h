@@ -35,7 +35,6 @@ struct qp {
 	bool rx_wait_guest; /* event mode: guest has no receive buffers, back-end reads paused */
 	bool tx_wait_be;    /* back-end full: guest transmit paused */
 	bool be_readable;   /* polling: epoll saw the back-end readable on this loop turn */
-	bool rx_more; /* the last receive pass stopped on its budget, not on an empty device */
 	uint64_t last_work_ns;
 };
 
