@@ -153,6 +153,10 @@ build_initrd() {
 	printf 'root:x:0:\n' >"$root/etc/group"
 	cp "$kdir/modules/"*.ko "$kdir/modules/load-order" "$root/lib/modules/"
 	install -m 0755 "$init_script" "$root/init"
+	mkdir -p "$root/jobs"
+	for p in "$here"/jobs/*.sh; do
+		[ -e "$p" ] && install -m 0644 "$p" "$root/jobs/"
+	done
 	(cd "$root" && find . -print0 | LC_ALL=C sort -z |
 		cpio --null -o -H newc --owner=0:0 --quiet) | gzip -1 >"$work/initrd.gz"
 	mv "$work/initrd.gz" "$out"
@@ -184,6 +188,7 @@ fi
 # The initramfs depends on this script, /init, and the host's binaries.
 inputs_hash=$({
 	cat "${BASH_SOURCE[0]}" "$init_script"
+	cat "$here"/jobs/*.sh 2>/dev/null
 	sha256sum "$(command -v busybox)" | cut -d' ' -f1
 	for p in "${guest_programs[@]}"; do
 		sha256sum "$(readlink -f "$(command -v "$p")")" | cut -d' ' -f1

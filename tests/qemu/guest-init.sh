@@ -7,7 +7,9 @@
 # Command line parameters:
 #   vhostd.ip=ADDR/LEN    address for eth0                (default 198.18.0.2/24)
 #   vhostd.peer=ADDR      host end of the link            (default 198.18.0.1)
-#   vhostd.job=test|demo  demo prints ping/iperf3 output for a human
+#   vhostd.job=test|demo|NAME  demo prints ping/iperf3 output for a human; NAME runs
+#                         /jobs/NAME.sh (tests/qemu/jobs/) once eth0 is up
+#   vhostd.arg=VALUE      free parameter for a job (read as $ARG)
 #   vhostd.queues=N       queue pairs to enable (ethtool -L) and check
 #   vhostd.time=SECONDS   length of each iperf3 run       (default 3)
 #   vhostd.streams=N      parallel iperf3 streams         (default 1)
@@ -109,6 +111,7 @@ JOB="test"
 QUEUES=1
 TIME=3
 STREAMS=1
+ARG=""
 read -r cmdline </proc/cmdline
 for arg in $cmdline; do
 	case "$arg" in
@@ -118,6 +121,7 @@ for arg in $cmdline; do
 	vhostd.queues=*) QUEUES=${arg#*=} ;;
 	vhostd.time=*) TIME=${arg#*=} ;;
 	vhostd.streams=*) STREAMS=${arg#*=} ;;
+	vhostd.arg=*) ARG=${arg#*=} ;;
 	esac
 done
 result boot "kernel=$(uname -r) job=$JOB ip=$IP peer=$PEER queues=$QUEUES"
@@ -158,6 +162,13 @@ while [ "$(cat /sys/class/net/eth0/operstate)" != up ]; do
 	sleep 0.1
 done
 result link "$(cat /sys/class/net/eth0/operstate)"
+
+# Other jobs live in tests/qemu/jobs/JOB.sh (installed as /jobs/JOB.sh): sourced here,
+# with result/say/fail and the parameters above, after eth0 is up.
+if [ -f "/jobs/$JOB.sh" ]; then
+	. "/jobs/$JOB.sh"
+	finish
+fi
 
 if [ "$JOB" = demo ]; then
 	say "ping -c 5 -i 0.2 $PEER"
