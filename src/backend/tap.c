@@ -269,6 +269,7 @@ static int tap_open_queue(const char *ifname, bool multi, char *ret_name)
 int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret)
 {
 	struct tap *t;
+	bool created, multi;
 	int r;
 
 	if (queues == 0 || queues > TAP_MAX_QUEUES || strlen(ifname) >= IFNAMSIZ)
@@ -280,8 +281,19 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 	t->rl = (struct ratelimit)RATELIMIT_INIT;
 	for (unsigned q = 0; q < TAP_MAX_QUEUES; q++)
 		t->fds[q] = -1;
+	/*
+	 * A tap we create is always multi-queue, so that a restart with another queue count can
+	 * attach to it again. An existing tap is attached as it was made: if the guess from the
+	 * queue count is refused, the other kind is tried.
+	 */
+	created = if_nametoindex(ifname) == 0;
+	multi = created || queues > 1;
 	for (unsigned q = 0; q < queues; q++) {
-		r = tap_open_queue(ifname, queues > 1, t->ifname);
+		r = tap_open_queue(ifname, multi, t->ifname);
+		if (r == -EINVAL && q == 0 && !created && queues == 1) {
+			multi = !multi;
+			r = tap_open_queue(ifname, multi, t->ifname);
+		}
 		if (r < 0) {
 			log_error("tap %s: cannot attach queue %u: %s%s", ifname, q, strerror(-r),
 				  r == -EINVAL ? " (an existing tap with other flags?)" : "");
@@ -289,6 +301,21 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 		}
 		t->fds[q] = r;
 		t->nq = q + 1;
+	}
+	/*
+	 * A tap we create outlives us: a vhostd that crashed or was restarted for an upgrade
+	 * attaches to the same link again, with its addresses, bridge port and namespace intact,
+	 * instead of leaving a hole that some other tool has to fill. `ip link del` removes it.
+	 */
+	if (created) {
+		if (ioctl(t->fds[0], TUNSETPERSIST, 1) < 0) {
+			r = -errno;
+			log_error("tap %s: cannot make it persistent: %s", t->ifname, strerror(-r));
+			goto fail;
+		}
+		log_info("tap %s: created (persistent: kept across vhostd restarts)", t->ifname);
+	} else {
+		log_info("tap %s: attached to the existing link", t->ifname);
 	}
 	r = link_up(t->ifname);
 	if (r < 0) {

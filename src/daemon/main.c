@@ -13,6 +13,7 @@
 #include "util/loop.h"
 #include "daemon/port.h"
 #include "dataplane/worker.h"
+#include "net/vnet.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -109,6 +110,7 @@ static void daemon_free(struct daemon *d)
 		loop_del(d->loop, &d->sig_ev);
 	safe_close(d->sig_fd);
 	loop_free(d->loop);
+	vnet_thread_fini();
 }
 
 int main(int argc, char **argv)
@@ -154,6 +156,10 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	d.workers = true;
+	/* The control thread sends frames too (the RARP after a migration): it needs scratch. */
+	r = vnet_thread_init();
+	if (r < 0)
+		goto fail;
 	assign_workers(&cli);
 	for (unsigned i = 0; i < cli.nports; i++) {
 		r = port_new(d.loop, &cli.ports[i], &d.ports[i]);

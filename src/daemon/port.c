@@ -103,9 +103,18 @@ static int on_features_changed(void *opaque, uint64_t features)
 	return vnet_set_features(p->net, features);
 }
 
+/* vhost-user hook (control thread, port locked): SEND_RARP after a migration. */
+static int on_announce(void *opaque, const uint8_t mac[6])
+{
+	struct port *p = opaque;
+
+	return vnet_announce(p->net, mac);
+}
+
 static const struct vu_dev_ops port_dev_ops = {
 	.ring_changed = on_ring_changed,
 	.features_changed = on_features_changed,
+	.announce = on_announce,
 };
 
 /* Reads a timerfd to zero. */
@@ -374,7 +383,8 @@ size_t port_format_stats(struct port *p, char *buf, size_t len)
 {
 	const char *state = p->connected ? "connected" : "waiting";
 	struct vnet_stats s = { 0 };
-	uint64_t faults = 0;
+	uint64_t faults = 0, log_overflows = 0;
+	const char *logging = "off";
 	int n;
 
 	port_lock(p);
@@ -384,14 +394,20 @@ size_t port_format_stats(struct port *p, char *buf, size_t len)
 		faults += p->dev.ring[i].vq.faults;
 		if (p->connected && p->dev.ring[i].vq.broken)
 			state = "broken";
+		if (p->dev.ring[i].vq.log)
+			logging = "on";
 	}
+	if (p->dev.log)
+		log_overflows = p->dev.log->overflows;
 	port_unlock(p);
 	n = snprintf(buf, len,
 		     "port=%s state=%s tx_packets=%" PRIu64 " tx_bytes=%" PRIu64
 		     " tx_dropped=%" PRIu64 " tx_errors=%" PRIu64 " rx_packets=%" PRIu64
-		     " rx_bytes=%" PRIu64 " rx_dropped=%" PRIu64 " ring_faults=%" PRIu64 "\n",
+		     " rx_bytes=%" PRIu64 " rx_dropped=%" PRIu64 " ring_faults=%" PRIu64
+		     " announces=%" PRIu64 " dirty_log=%s log_overflows=%" PRIu64 "\n",
 		     p->cfg.name, state, s.tx_packets, s.tx_bytes, s.tx_dropped, s.tx_errors,
-		     s.rx_packets, s.rx_bytes, s.rx_dropped, faults);
+		     s.rx_packets, s.rx_bytes, s.rx_dropped, faults, s.announces, logging,
+		     log_overflows);
 	if (n < 0)
 		return 0;
 	return (size_t)n < len ? (size_t)n : len - 1;

@@ -22,6 +22,9 @@ enum virtio_net_feature {
 	VIRTIO_NET_F_HOST_UFO = 14,
 	VIRTIO_NET_F_MRG_RXBUF = 15,
 	VIRTIO_NET_F_STATUS = 16,
+	VIRTIO_NET_F_CTRL_VQ = 17,
+	/* The guest announces itself after a migration (QEMU's control queue carries it). */
+	VIRTIO_NET_F_GUEST_ANNOUNCE = 21,
 	VIRTIO_NET_F_MQ = 22,
 	VIRTIO_NET_F_ANY_LAYOUT = 27,
 	/* Used buffers go back in the order they were made available (every path here keeps it). */

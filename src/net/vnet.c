@@ -79,6 +79,7 @@ struct vnet {
 	unsigned nqp; /* queue pairs of dev */
 	unsigned hdr_len;
 	bool mrg;
+	uint64_t announces; /* RARPs sent for the guest (control thread, port locked) */
 	struct vnet_queue qs[VU_MAX_QUEUE_PAIRS];
 };
 
@@ -100,7 +101,7 @@ uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads)
 	uint64_t f = VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_STATUS) |
 		     VNET_BIT(VIRTIO_NET_F_ANY_LAYOUT) | VNET_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 		     VNET_BIT(VIRTIO_RING_F_EVENT_IDX) | VNET_BIT(VIRTIO_F_VERSION_1) |
-		     VNET_BIT(VIRTIO_F_IN_ORDER);
+		     VNET_BIT(VIRTIO_F_IN_ORDER) | VNET_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
 
 	if (offloads)
 		f |= VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
@@ -147,6 +148,7 @@ void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret)
 		ret->rx_bytes += s->rx_bytes;
 		ret->rx_dropped += s->rx_dropped;
 	}
+	ret->announces = n->announces;
 }
 
 int vnet_set_features(struct vnet *n, uint64_t features)
@@ -508,6 +510,7 @@ static void rx_commit(struct vnet *n, unsigned q, struct virtq *vq, unsigned nio
 	virtq_unpop(vq, (uint16_t)(nch - used));
 	if (n->hdr_len == sizeof(struct virtio_net_hdr))
 		rx_set_num_buffers(scratch->rx_iov, niov, n->mrg ? (uint16_t)used : 1);
+	virtq_log_write(vq, scratch->rx_iov, niov, len);
 	n->qs[q].st.rx_packets++;
 	n->qs[q].st.rx_bytes += len - n->hdr_len;
 }
@@ -579,6 +582,7 @@ static int rx_burst(struct vnet *n, unsigned q, struct virtq *vq, size_t want, b
 		virtq_push(vq, sc->chains[i].head, (uint32_t)lens[i]);
 		if (n->hdr_len == sizeof(struct virtio_net_hdr))
 			rx_set_num_buffers(sc->rx_frame[i].iov, sc->rx_frame[i].niov, 1);
+		virtq_log_write(vq, sc->rx_frame[i].iov, sc->rx_frame[i].niov, lens[i]);
 		n->qs[q].st.rx_packets++;
 		n->qs[q].st.rx_bytes += lens[i] - n->hdr_len;
 	}
@@ -738,6 +742,7 @@ void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned
 				break;
 			peer_hdr_store(n, dst);
 			memcpy(dst + n->hdr_len, src[1].iov_base, frame);
+			virtq_log_write(vq, &sc->rx_iov[j], 1, n->hdr_len + frame);
 			virtq_push(vq, sc->chains[j].head, (uint32_t)(n->hdr_len + frame));
 			st->rx_packets++;
 			st->rx_bytes += frame;
@@ -761,4 +766,40 @@ void vnet_rx_flush(struct vnet *n, unsigned q)
 	unsigned dq = q < n->nqp ? q : q % n->nqp;
 
 	virtq_flush_notify(&n->dev->ring[2 * dq].vq);
+}
+
+int vnet_announce(struct vnet *n, const uint8_t mac[6])
+{
+	/* Header (all zero: no offloads), then a RARP "request reverse" as QEMU sends for its
+	 * own NICs: broadcast, sender and target hardware address the guest's, no IP addresses,
+	 * padded to the Ethernet minimum. */
+	uint8_t frame[sizeof(struct virtio_net_hdr) + 60] = { 0 };
+	uint8_t *eth = frame + n->hdr_len;
+	static const uint8_t arp[] = { 0x80, 0x35, /* ethertype RARP */
+				       0x00, 0x01, /* hardware: Ethernet */
+				       0x08, 0x00, /* protocol: IPv4 */
+				       6,    4,	   /* address lengths */
+				       0x00, 0x03 /* request reverse */ };
+	const struct backend_ops *ops = n->be->ops;
+	struct iovec iov = { .iov_base = frame, .iov_len = n->hdr_len + 60 };
+	ssize_t r;
+
+	memset(eth, 0xff, 6);
+	memcpy(eth + 6, mac, 6);
+	memcpy(eth + 12, arp, sizeof(arp));
+	memcpy(eth + 22, mac, 6); /* sender hardware address; sender IP stays 0 */
+	memcpy(eth + 32, mac, 6); /* target hardware address; target IP stays 0 */
+	r = ops->send(n->be, 0, &iov, 1);
+	if (ops->flush)
+		ops->flush(n->be, 0);
+	if (r < 0) {
+		log_warn("%s: could not send the RARP for %02x:%02x:%02x:%02x:%02x:%02x: %s",
+			 n->dev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+			 strerror((int)-r));
+		return (int)r;
+	}
+	n->announces++;
+	log_info("%s: sent a RARP for %02x:%02x:%02x:%02x:%02x:%02x", n->dev->name, mac[0], mac[1],
+		 mac[2], mac[3], mac[4], mac[5]);
+	return 0;
 }

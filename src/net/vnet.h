@@ -18,6 +18,7 @@ struct be_frame;
 struct vnet_stats {
 	uint64_t tx_packets, tx_bytes, tx_dropped, tx_errors;
 	uint64_t rx_packets, rx_bytes, rx_dropped;
+	uint64_t announces; /* RARPs sent on the back-end for the guest after a migration */
 };
 
 /* Outcome of one pass over a queue. */
@@ -75,3 +76,10 @@ void vnet_rx_flush(struct vnet *n, unsigned q);
 
 /* Sums the per-queue counters; call with the owning workers' locks held. */
 void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret);
+
+/*
+ * Sends a RARP with source `mac` on the back-end's queue 0, as the guest would after moving here,
+ * so switches learn where it is. Needs the port locked and vnet_thread_init() on the calling
+ * thread (a peer back-end delivers through the scratch buffers). Returns 0 or a negative errno.
+ */
+int vnet_announce(struct vnet *n, const uint8_t mac[6]);

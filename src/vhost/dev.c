@@ -124,6 +124,8 @@ static void ring_reset(struct vu_dev *dev, unsigned idx)
 	ring->num_set = false;
 	ring->addr_set = false;
 	ring->base = 0;
+	ring->log_used = false;
+	ring->log_gpa = 0;
 }
 
 /* Forgets everything negotiated on the connection, keeping the connection itself. */
@@ -132,9 +134,39 @@ static void dev_reset(struct vu_dev *dev)
 	for (unsigned i = 0; i < dev->nvrings; i++)
 		ring_reset(dev, i);
 	vmem_clear(dev->mem);
+	vlog_free(dev->log);
+	dev->log = NULL;
 	dev->features = 0;
 	dev->proto = 0;
 	dev->status = 0;
+}
+
+/* Points every ring at the dirty log as the features and its addresses say. */
+static void rings_apply_log(struct vu_dev *dev)
+{
+	bool all = dev->features & (1ull << VHOST_F_LOG_ALL);
+
+	for (unsigned i = 0; i < dev->nvrings; i++)
+		virtq_set_log(&dev->ring[i].vq, dev->log, all, dev->ring[i].log_used,
+			      dev->ring[i].log_gpa);
+}
+
+/*
+ * Checks that the dirty log covers all guest memory and every logged used ring. Returns NULL
+ * or what it does not cover, for the log line.
+ */
+static const char *log_uncovered(const struct vu_dev *dev, const struct vlog *log)
+{
+	if (!vlog_covers(log, 0, vmem_gpa_end(dev->mem)))
+		return "guest memory";
+	for (unsigned i = 0; i < dev->nvrings; i++) {
+		const struct vu_ring *ring = &dev->ring[i];
+
+		if (ring->log_used &&
+		    !vlog_covers(log, ring->log_gpa, virtq_used_size(ring->vq.num)))
+			return "a used ring";
+	}
+	return NULL;
 }
 
 /* GET_FEATURES: what we offer, with PROTOCOL_FEATURES. */
@@ -159,12 +191,17 @@ static int h_set_features(struct vu_dev *dev, struct vu_msg *msg)
 		if (r < 0)
 			return r;
 	}
+	if ((f ^ dev->features) & (1ull << VHOST_F_LOG_ALL))
+		log_info("%s: dirty-page logging %s%s", dev->name,
+			 f & (1ull << VHOST_F_LOG_ALL) ? "on" : "off",
+			 f & (1ull << VHOST_F_LOG_ALL) && !dev->log ? " (no log yet)" : "");
 	dev->features = f;
 	for (unsigned i = 0; i < dev->nvrings; i++) {
 		dev->ring[i].vq.features = f;
 		if (virtq_remap(&dev->ring[i].vq) < 0 && dev->ring[i].started)
 			ring_stop(dev, i);
 	}
+	rings_apply_log(dev);
 	log_info("%s: features 0x%" PRIx64, dev->name, f);
 	return 0;
 }
@@ -185,6 +222,11 @@ static int h_reset_owner(struct vu_dev *dev, struct vu_msg *msg)
 /* Re-translates every ring after the memory table changed; rings that lost memory stop. */
 static void rings_remap(struct vu_dev *dev)
 {
+	/* Pages beyond the log are never marked (and counted); the front-end should resize it. */
+	if (dev->log && log_uncovered(dev, dev->log))
+		log_rl(&dev->rl, LOG_LVL_WARN,
+		       "%s: guest memory now reaches beyond the dirty log of %" PRIu64 " bytes",
+		       dev->name, dev->log->size);
 	for (unsigned i = 0; i < dev->nvrings; i++) {
 		struct vu_ring *ring = &dev->ring[i];
 
@@ -298,7 +340,19 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 	const struct vu_vring_addr *a = &msg->p.addr;
 	struct vu_ring *ring = &dev->ring[a->index];
 	struct virtq saved = ring->vq;
+	bool log = a->flags & (1u << VHOST_VRING_F_LOG);
 
+	if (a->flags & ~(1u << VHOST_VRING_F_LOG)) {
+		log_warn("%s: ring %u address flags 0x%x unknown", dev->name, a->index, a->flags);
+		return -EINVAL;
+	}
+	/* The used ring's log address only ever selects bits; they must exist in the log. */
+	if (log && dev->log && !vlog_covers(dev->log, a->log, virtq_used_size(ring->vq.num))) {
+		log_warn("%s: ring %u used-ring log address 0x%" PRIx64
+			 " lies outside the dirty log of %" PRIu64 " bytes",
+			 dev->name, a->index, a->log, dev->log->size);
+		return -EINVAL;
+	}
 	ring->vq.desc_uva = a->desc;
 	ring->vq.avail_uva = a->avail;
 	ring->vq.used_uva = a->used;
@@ -307,6 +361,9 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 		return -EFAULT;
 	}
 	ring->addr_set = true;
+	ring->log_used = log;
+	ring->log_gpa = log ? a->log : 0;
+	rings_apply_log(dev);
 	return 0;
 }
 
@@ -400,7 +457,74 @@ static int h_set_vring_err(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-/* GET_PROTOCOL_FEATURES: MQ, REPLY_ACK, CONFIGURE_MEM_SLOTS, STATUS. */
+/*
+ * SET_LOG_BASE (LOG_SHMFD): maps the dirty log the front-end hands us, after checking that it
+ * lies inside its file and has a bit for every page of guest memory and of every logged used
+ * ring, then swaps it in for the rings. The reply is an empty SET_LOG_BASE (QEMU waits for it at
+ * the start of every migration). A refused log ends the connection: answering it would tell the
+ * front-end that pages will be logged when none would.
+ */
+static int h_set_log_base(struct vu_dev *dev, struct vu_msg *msg)
+{
+	const struct vu_log *lg = &msg->p.log;
+	struct vlog *log = NULL, *old;
+	const char *gap;
+	int r;
+
+	if (!(dev->proto & (1ull << VU_PROTOCOL_F_LOG_SHMFD))) {
+		log_warn("%s: SET_LOG_BASE without the LOG_SHMFD protocol feature", dev->name);
+		return -EINVAL;
+	}
+	r = vlog_map(msg->fds[0], lg->mmap_size, lg->mmap_offset, &log);
+	if (r < 0) {
+		log_warn("%s: dirty log of %" PRIu64 " bytes at offset %" PRIu64 " refused: %s",
+			 dev->name, lg->mmap_size, lg->mmap_offset,
+			 r == -EINVAL ? "empty, wrapping or beyond its file" : strerror(-r));
+		return r;
+	}
+	gap = log_uncovered(dev, log);
+	if (gap) {
+		log_warn("%s: dirty log of %" PRIu64
+			 " bytes refused: too small for %s (guest memory "
+			 "ends at 0x%" PRIx64 ", needing %" PRIu64 " bytes)",
+			 dev->name, lg->mmap_size, gap, vmem_gpa_end(dev->mem),
+			 vlog_bytes_for(vmem_gpa_end(dev->mem)));
+		vlog_free(log);
+		return -EINVAL;
+	}
+	old = dev->log;
+	dev->log = log;
+	rings_apply_log(dev);
+	vlog_free(old);
+	log_info("%s: dirty log of %" PRIu64 " bytes mapped", dev->name, lg->mmap_size);
+	return reply(dev, msg, "", 0);
+}
+
+/*
+ * SEND_RARP: the guest now runs here (after a migration) and cannot announce itself; send a
+ * RARP for its MAC (the first 6 payload bytes) from the back-end so switches learn its port.
+ */
+static int h_send_rarp(struct vu_dev *dev, struct vu_msg *msg)
+{
+	uint8_t mac[6];
+
+	if (!(dev->proto & (1ull << VU_PROTOCOL_F_RARP))) {
+		log_warn("%s: SEND_RARP without the RARP protocol feature", dev->name);
+		return -EINVAL;
+	}
+	memcpy(mac, msg->p.raw, sizeof(mac));
+	/* A group or all-zero source address is no guest's address. */
+	if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
+		log_warn("%s: SEND_RARP for %02x:%02x:%02x:%02x:%02x:%02x, not a unicast address",
+			 dev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		return -EINVAL;
+	}
+	if (!dev->ops || !dev->ops->announce)
+		return -EOPNOTSUPP;
+	return dev->ops->announce(dev->opaque, mac);
+}
+
+/* GET_PROTOCOL_FEATURES: MQ, REPLY_ACK, CONFIGURE_MEM_SLOTS, STATUS, LOG_SHMFD, RARP. */
 static int h_get_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return reply_u64(dev, msg, dev->offered_proto);
@@ -477,6 +601,9 @@ static const struct vu_msg_spec msg_table[VU_REQUEST_MAX] = {
 	MSG(VU_SET_PROTOCOL_FEATURES, h_set_protocol_features, U64, U64, 0, 0, RING_NONE, false),
 	MSG(VU_GET_QUEUE_NUM, h_get_queue_num, 0, 0, 0, 0, RING_NONE, true),
 	MSG(VU_SET_VRING_ENABLE, h_set_vring_enable, STATE, STATE, 0, 0, RING_STATE, false),
+	MSG(VU_SET_LOG_BASE, h_set_log_base, sizeof(struct vu_log), sizeof(struct vu_log), 1, 1,
+	    RING_NONE, true),
+	MSG(VU_SEND_RARP, h_send_rarp, U64, U64, 0, 0, RING_NONE, false),
 	MSG(VU_GET_MAX_MEM_SLOTS, h_get_max_mem_slots, 0, 0, 0, 0, RING_NONE, true),
 	MSG(VU_ADD_MEM_REG, h_add_mem_reg, sizeof(struct vu_mem_reg), sizeof(struct vu_mem_reg), 1,
 	    1, RING_NONE, false),
@@ -606,10 +733,13 @@ int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint
 	if (queue_pairs == 0 || queue_pairs > VU_MAX_QUEUE_PAIRS)
 		return -EINVAL;
 	dev->name = name;
-	dev->offered = features | (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	dev->offered =
+		features | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) | (1ull << VHOST_F_LOG_ALL);
 	dev->offered_proto = (1ull << VU_PROTOCOL_F_MQ) | (1ull << VU_PROTOCOL_F_REPLY_ACK) |
 			     (1ull << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
-			     (1ull << VU_PROTOCOL_F_STATUS);
+			     (1ull << VU_PROTOCOL_F_STATUS) | (1ull << VU_PROTOCOL_F_LOG_SHMFD);
+	if (ops && ops->announce)
+		dev->offered_proto |= 1ull << VU_PROTOCOL_F_RARP;
 	dev->nvrings = 2 * queue_pairs;
 	dev->ops = ops;
 	dev->opaque = opaque;

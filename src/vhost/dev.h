@@ -27,6 +27,8 @@ struct vu_ring {
 	bool num_set;
 	bool addr_set;
 	uint16_t base; /* SET_VRING_BASE value, the start index */
+	bool log_used; /* SET_VRING_ADDR asked for used-ring logging at log_gpa */
+	uint64_t log_gpa;
 	char name[48];
 };
 
@@ -35,6 +37,8 @@ struct vu_dev_ops {
 	void (*ring_changed)(void *opaque, unsigned idx);
 	/* Negotiated virtio features changed. A negative errno refuses SET_FEATURES. */
 	int (*features_changed)(void *opaque, uint64_t features);
+	/* The guest moved here (SEND_RARP): announce `mac` on the back-end. 0 or -errno. */
+	int (*announce)(void *opaque, const uint8_t mac[6]);
 };
 
 struct vu_dev {
@@ -47,6 +51,7 @@ struct vu_dev {
 	uint8_t status;
 	unsigned nvrings;
 	struct vmem *mem;
+	struct vlog *log; /* the dirty log from SET_LOG_BASE, NULL when none */
 	struct vu_ring ring[VU_MAX_VRINGS];
 	struct vu_reader rd;
 	const struct vu_dev_ops *ops;

@@ -25,6 +25,7 @@ enum vu_request {
 	VU_SET_PROTOCOL_FEATURES = 16,
 	VU_GET_QUEUE_NUM = 17,
 	VU_SET_VRING_ENABLE = 18,
+	VU_SEND_RARP = 19,
 	VU_GET_MAX_MEM_SLOTS = 36,
 	VU_ADD_MEM_REG = 37,
 	VU_REM_MEM_REG = 38,
@@ -44,9 +45,16 @@ enum vu_request {
 
 /* Virtio feature bit that gates protocol features and ring enabling. */
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
+/* vhost feature bit: the back-end logs every page it writes into the dirty log (migration). */
+#define VHOST_F_LOG_ALL 26
+
+/* SET_VRING_ADDR flags: log_guest_addr is valid and used-ring writes are logged there. */
+#define VHOST_VRING_F_LOG 0
 
 enum vu_protocol_feature {
 	VU_PROTOCOL_F_MQ = 0,
+	VU_PROTOCOL_F_LOG_SHMFD = 1,
+	VU_PROTOCOL_F_RARP = 2,
 	VU_PROTOCOL_F_REPLY_ACK = 3,
 	VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS = 15,
 	VU_PROTOCOL_F_STATUS = 16,
@@ -84,6 +92,13 @@ struct vu_vring_addr {
 };
 static_assert(sizeof(struct vu_vring_addr) == 40, "vring address");
 
+/* SET_LOG_BASE payload (with LOG_SHMFD): the log is mmap_size bytes at mmap_offset of the fd. */
+struct vu_log {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+};
+static_assert(sizeof(struct vu_log) == 16, "log base");
+
 struct vu_region {
 	uint64_t gpa;
 	uint64_t size;
@@ -114,6 +129,7 @@ struct vu_msg {
 		struct vu_vring_addr addr;
 		struct vu_mem_table mem;
 		struct vu_mem_reg mem_reg;
+		struct vu_log log;
 		uint8_t raw[VU_MAX_PAYLOAD];
 	} p;
 	int fds[VU_MAX_FDS];

@@ -12,6 +12,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,36 @@ void virtq_fault(struct virtq *vq, const char *fmt, ...)
 	}
 	log_rl(&vq->rl, LOG_LVL_ERROR, "%s: guest error, ring stopped: %s",
 	       vq->name ? vq->name : "vq", why);
+}
+
+void virtq_set_log(struct virtq *vq, struct vlog *log, bool buffers, bool used, uint64_t used_gpa)
+{
+	vq->log_buffers = buffers;
+	vq->log_used = used;
+	vq->log_used_gpa = used_gpa;
+	vq->log = log && (buffers || used) ? log : NULL;
+}
+
+void virtq_log_write_slow(struct virtq *vq, const struct iovec *iov, unsigned niov, size_t len)
+{
+	if (!vq->log_buffers)
+		return;
+	for (unsigned i = 0; i < niov && len > 0; i++) {
+		size_t l = MIN(len, iov[i].iov_len);
+		uint64_t gpa;
+
+		/* Every buffer iovec lies inside one region (translation splits at edges). */
+		if (l && vmem_hva_to_gpa(vq->mem, iov[i].iov_base, l, &gpa) == 0)
+			vlog_mark(vq->log, gpa, l);
+		len -= l;
+	}
+}
+
+/* Marks used-ring bytes [off, off+len) in the log, if the ring logs its used writes. */
+static inline void log_used(struct virtq *vq, uint64_t off, uint64_t len)
+{
+	if (__builtin_expect(vq->log != NULL, 0) && vq->log_used)
+		vlog_mark(vq->log, vq->log_used_gpa + off, len);
 }
 
 /* Translates the three ring parts; stores nothing on failure. */
@@ -409,9 +440,11 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	struct vring_used *used = vq->used;
 	struct vring_used_elem e = { .id = htole32(head), .len = htole32(len) };
+	uint32_t slot = vq->used_idx & (vq->num - 1);
 
 	/* In-order rings recycle slots with the same id and length: leave those lines shared. */
-	store_if_changed(&used->ring[vq->used_idx & (vq->num - 1)], &e, sizeof(e));
+	store_if_changed(&used->ring[slot], &e, sizeof(e));
+	log_used(vq, offsetof(struct vring_used, ring) + (uint64_t)slot * sizeof(e), sizeof(e));
 	vq->used_idx++;
 }
 
@@ -448,6 +481,7 @@ void virtq_flush_notify(struct virtq *vq)
 	vq->used_flushed = vq->used_idx;
 	/* Release: the used elements must be visible before the index that covers them. */
 	__atomic_store_n(&used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
+	log_used(vq, offsetof(struct vring_used, idx), sizeof(used->idx));
 	if (vq->call_fd >= 0 && need_notify(vq)) {
 		uint64_t one = 1;
 		if (write(vq->call_fd, &one, sizeof(one)) < 0) {
@@ -464,6 +498,7 @@ void virtq_disable_notify(struct virtq *vq)
 		return; /* with EVENT_IDX we simply stop moving avail_event */
 	/* Written only on change: the line is shared with used->idx, which the guest polls. */
 	__atomic_store_n(&used->flags, htole16(VRING_USED_F_NO_NOTIFY), __ATOMIC_RELAXED);
+	log_used(vq, offsetof(struct vring_used, flags), sizeof(used->flags));
 	vq->kicks_off = true;
 }
 
@@ -476,8 +511,11 @@ bool virtq_enable_notify(struct virtq *vq)
 	if (vq->event_idx) {
 		uint16_t *avail_event = (uint16_t *)&used->ring[vq->num];
 		__atomic_store_n(avail_event, htole16(vq->last_avail), __ATOMIC_RELAXED);
+		log_used(vq, offsetof(struct vring_used, ring) + 8 * (uint64_t)vq->num,
+			 sizeof(*avail_event));
 	} else {
 		__atomic_store_n(&used->flags, 0, __ATOMIC_RELAXED);
+		log_used(vq, offsetof(struct vring_used, flags), sizeof(used->flags));
 		vq->kicks_off = false;
 	}
 	/* Pairs with the guest's barrier between bumping avail->idx and reading our request. */

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "util/log.h"
+#include "virtq/log.h"
 #include "virtq/vmem.h"
 
 /* Largest queue the spec allows for split rings. */
@@ -54,9 +55,20 @@ struct virtq {
 	bool broken;
 	uint64_t faults;
 	void *indirect_buf; /* scratch copy of an indirect table that straddles regions */
+	/* Dirty logging while the front-end migrates the guest; see virtq_set_log(). */
+	struct vlog *log; /* NULL unless something of this ring is logged: one test when off */
+	bool log_buffers; /* VHOST_F_LOG_ALL: pages the device writes in guest buffers */
+	bool log_used;	  /* VHOST_VRING_F_LOG: used-ring writes, at guest-physical log_used_gpa */
+	uint64_t log_used_gpa;
 	struct ratelimit rl;
 	const char *name; /* for logs: "port/rxN" */
 };
+
+/* Bytes of a split ring's used area for `num` entries, avail_event included. */
+static inline uint64_t virtq_used_size(uint32_t num)
+{
+	return 4 + 8 * (uint64_t)num + 2;
+}
 
 /* Zeroes vq and sets the fds to -1. */
 void virtq_init(struct virtq *vq, const char *name);
@@ -117,6 +129,27 @@ bool virtq_enable_notify(struct virtq *vq);
 
 /* True when the guest has posted buffers we have not taken. */
 bool virtq_has_work(struct virtq *vq);
+
+/*
+ * Sets what the ring logs into `log` (which the caller owns and keeps mapped until it changes
+ * it again): the pages of guest buffers the device writes (`buffers`), and used-ring writes at
+ * guest-physical `used_gpa` (`used`). A NULL log, or neither, turns logging off.
+ */
+void virtq_set_log(struct virtq *vq, struct vlog *log, bool buffers, bool used, uint64_t used_gpa);
+
+/* virtq_log_write() for a logged ring. */
+void virtq_log_write_slow(struct virtq *vq, const struct iovec *iov, unsigned niov, size_t len);
+
+/*
+ * Marks, in the dirty log, the pages behind the first `len` bytes of iov (guest buffers the
+ * device just wrote). Call before the chain is pushed. Costs one test when logging is off.
+ */
+static inline void virtq_log_write(struct virtq *vq, const struct iovec *iov, unsigned niov,
+				   size_t len)
+{
+	if (__builtin_expect(vq->log != NULL, 0))
+		virtq_log_write_slow(vq, iov, niov, len);
+}
 
 /* Marks the ring broken because of the guest, logs (rate-limited) and signals the err fd. */
 void virtq_fault(struct virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -237,3 +237,33 @@ int vmem_copy_from(struct vmem *m, uint64_t gpa, void *dst, size_t len)
 	}
 	return 0;
 }
+
+int vmem_hva_to_gpa(const struct vmem *m, const void *hva, uint64_t len, uint64_t *ret_gpa)
+{
+	const uint8_t *p = hva;
+
+	/* The data path's buffers cluster in the region of the last lookup: try it first. */
+	for (unsigned k = 0; k <= m->nregions; k++) {
+		unsigned i = k == 0 ? m->last_hit : k - 1;
+		const struct vmem_region *r;
+		uint64_t off;
+
+		if (i >= m->nregions)
+			continue;
+		r = &m->r[i];
+		off = (uint64_t)((uintptr_t)p - (uintptr_t)r->hva);
+		if (off < r->size && len <= r->size - off) {
+			*ret_gpa = r->gpa + off;
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
+uint64_t vmem_gpa_end(const struct vmem *m)
+{
+	/* Sorted by gpa and non-overlapping: the last region ends highest. */
+	if (m->nregions == 0)
+		return 0;
+	return m->r[m->nregions - 1].gpa + m->r[m->nregions - 1].size;
+}

@@ -74,6 +74,15 @@ void *vmem_uva_ptr(const struct vmem *m, uint64_t uva, uint64_t len);
 int vmem_copy_from(struct vmem *m, uint64_t gpa, void *dst, size_t len);
 
 /*
+ * Translates our pointer [hva, hva+len) back to guest-physical (for the dirty log): *ret_gpa set
+ * and 0 when it lies inside one region, else -EFAULT.
+ */
+int vmem_hva_to_gpa(const struct vmem *m, const void *hva, uint64_t len, uint64_t *ret_gpa);
+
+/* The end of the highest region (the guest-physical span a dirty log must cover); 0 if empty. */
+uint64_t vmem_gpa_end(const struct vmem *m);
+
+/*
  * Fast path of the translations: our pointer to [gpa, gpa+len) when it lies in the region the
  * last lookup found, else NULL (use vmem_gpa_iov()). len must be > 0.
  */

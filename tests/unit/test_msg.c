@@ -671,10 +671,12 @@ static void test_get_replies(void **state)
 	uint64_t pf;
 
 	assert_int_equal(get_u64(VU_GET_FEATURES),
-			 DEV_FEAT | (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+			 DEV_FEAT | (1ull << VHOST_USER_F_PROTOCOL_FEATURES) |
+				 (1ull << VHOST_F_LOG_ALL));
 	pf = get_u64(VU_GET_PROTOCOL_FEATURES);
 	assert_true(pf & ACK_BIT);
 	assert_true(pf & (1ull << VU_PROTOCOL_F_MQ));
+	assert_true(pf & (1ull << VU_PROTOCOL_F_LOG_SHMFD));
 	assert_true(pf & (1ull << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS));
 	assert_int_equal(get_u64(VU_GET_QUEUE_NUM), QPAIRS);
 	assert_true(get_u64(VU_GET_MAX_MEM_SLOTS) >= 509);
