@@ -100,7 +100,8 @@ void vlog_mark(struct vlog *l, uint64_t gpa, uint64_t len)
 			__atomic_fetch_add(&l->overflows, last - pg + 1, __ATOMIC_RELAXED);
 			break;
 		}
-		/* Already set: the locked read-modify-write (and its cache-line steal) is skipped. */
+		/* Already set: the locked read-modify-write (and its cache-line steal) is skipped.
+		 */
 		if (!(__atomic_load_n(&l->bits[byte], __ATOMIC_RELAXED) & bit))
 			__atomic_fetch_or(&l->bits[byte], bit, __ATOMIC_RELAXED);
 		if (pg == last)

@@ -15,9 +15,9 @@
 #define VLOG_PAGE_SIZE	(1ull << VLOG_PAGE_SHIFT)
 
 struct vlog {
-	uint8_t *bits;	   /* the bitmap: our mapping at the front-end's offset */
-	uint64_t size;	   /* bytes of bitmap, > 0 */
-	void *map_base;	   /* what munmap() takes; NULL for a buffer we did not map */
+	uint8_t *bits;	/* the bitmap: our mapping at the front-end's offset */
+	uint64_t size;	/* bytes of bitmap, > 0 */
+	void *map_base; /* what munmap() takes; NULL for a buffer we did not map */
 	size_t map_len;
 	uint64_t overflows; /* pages beyond the bitmap that could not be marked */
 };

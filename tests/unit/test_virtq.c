@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 
 #include "util/iov.h"
 #include "virtq/virtq.h"
+#include "virtq/log.h"
 #include "virtq/vmem.h"
 
 /* Guest physical layout of every test. */
@@ -1563,6 +1565,246 @@ static void test_no_call_fd(void **state)
 	assert_int_equal(efd_take(g->call_fd), 0);
 }
 
+/* ---- Dirty log (virtq/log.c and the ring's logging) ---- */
+
+/* Bitmap bytes the dirty-log tests use: pages up to DATA_GPA + DATA_SIZE, plus spare. */
+#define LOG_BYTES 16
+#define LOG_GUARD 0xa5
+
+/* A bitmap with a guard byte after it, and the reference the test computes itself. */
+struct tlog {
+	uint8_t bits[LOG_BYTES + 1];
+	uint8_t want[LOG_BYTES];
+	struct vlog *log;
+};
+
+/* Wraps t's bitmap as a log; everything clear, the guard set. */
+static void tlog_init(struct tlog *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->bits[LOG_BYTES] = LOG_GUARD;
+	t->log = vlog_wrap(t->bits, LOG_BYTES);
+	assert_non_null(t->log);
+}
+
+/* Clears both bitmaps between steps. */
+static void tlog_clear(struct tlog *t)
+{
+	memset(t->bits, 0, LOG_BYTES);
+	memset(t->want, 0, LOG_BYTES);
+}
+
+/* Reference: sets the bit of every page some byte of [gpa, gpa+len) lies in, byte by byte. */
+static void tlog_expect(struct tlog *t, uint64_t gpa, uint64_t len)
+{
+	for (uint64_t b = gpa; b < gpa + len; b++) {
+		uint64_t pg = b >> VLOG_PAGE_SHIFT;
+
+		if (pg / 8 < LOG_BYTES)
+			t->want[pg / 8] |= (uint8_t)(1u << (pg % 8));
+	}
+}
+
+/* The log holds exactly the pages expected, and nothing was written past it. */
+static void tlog_check(const struct tlog *t)
+{
+	assert_memory_equal(t->bits, t->want, LOG_BYTES);
+	assert_int_equal(t->bits[LOG_BYTES], LOG_GUARD);
+}
+
+/* vlog_mark sets exactly the pages a range touches: inside, across and at page edges. */
+static void test_log_mark_exact(void **state)
+{
+	static const struct {
+		uint64_t gpa, len;
+	} r[] = {
+		{ 0, 1 },
+		{ 4095, 2 },
+		{ 3 * 4096, 4096 },
+		{ 5 * 4096 + 100, 3 * 4096 },
+		{ 20 * 4096 - 1, 1 },
+		{ 40 * 4096, 0 },
+		{ 63 * 4096 + 4095, 4097 },
+	};
+	struct tlog t;
+
+	tlog_init(&t);
+	for (unsigned i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		vlog_mark(t.log, r[i].gpa, r[i].len);
+		tlog_expect(&t, r[i].gpa, r[i].len);
+		tlog_check(&t);
+	}
+	/* Random ranges against the byte-by-byte reference. */
+	for (unsigned i = 0; i < 2000; i++) {
+		uint64_t gpa = rnd() % (LOG_BYTES * 8 * 4096);
+		uint64_t len = rnd() % (3 * 4096);
+
+		if (i % 100 == 0)
+			tlog_clear(&t);
+		if (gpa + len > LOG_BYTES * 8 * 4096)
+			len = LOG_BYTES * 8 * 4096 - gpa;
+		vlog_mark(t.log, gpa, len);
+		tlog_expect(&t, gpa, len);
+		tlog_check(&t);
+	}
+	assert_int_equal(t.log->overflows, 0);
+	vlog_free(t.log);
+}
+
+/* Pages beyond the bitmap are counted, never written; a range that wraps is bounded. */
+static void test_log_mark_overflow(void **state)
+{
+	const uint64_t end = LOG_BYTES * 8 * 4096; /* first page the bitmap has no bit for */
+	struct tlog t;
+
+	tlog_init(&t);
+	vlog_mark(t.log, end - 4096, 4 * 4096);
+	tlog_expect(&t, end - 4096, 4096);
+	tlog_check(&t);
+	assert_int_equal(t.log->overflows, 3);
+	vlog_mark(t.log, UINT64_MAX - 4096, 8192); /* wraps: clipped at the top page */
+	tlog_check(&t);
+	assert_int_equal(t.log->overflows, 5);
+	assert_true(vlog_covers(t.log, 0, end));
+	assert_false(vlog_covers(t.log, 0, end + 1));
+	assert_false(vlog_covers(t.log, UINT64_MAX - 10, 20));
+	assert_true(vlog_covers(t.log, 12345, 0));
+	assert_int_equal(vlog_bytes_for(end), LOG_BYTES);
+	assert_int_equal(vlog_bytes_for(end + 1), LOG_BYTES + 1);
+	assert_int_equal(vlog_bytes_for(0), 0);
+	vlog_free(t.log);
+}
+
+/* vlog_map checks size, offset and the file, and maps the bitmap at the given offset. */
+static void test_log_map(void **state)
+{
+	int fd = memfd_create("log", MFD_CLOEXEC), p[2];
+	struct vlog *l = NULL;
+	uint8_t b = 0;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 8192), 0);
+	assert_int_equal(vlog_map(fd, 0, 0, &l), -EINVAL);
+	assert_int_equal(vlog_map(fd, 4096, 4097, &l), -EINVAL);	 /* beyond the file */
+	assert_int_equal(vlog_map(fd, 8193, 0, &l), -EINVAL);		 /* beyond the file */
+	assert_int_equal(vlog_map(fd, 16, UINT64_MAX - 8, &l), -EINVAL); /* wraps */
+	assert_null(l);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(vlog_map(p[0], 16, 0, &l), -EINVAL); /* not a file */
+	close(p[0]);
+	close(p[1]);
+	/* An unaligned offset: bit 0 lands on byte 5000 of the file. */
+	assert_int_equal(vlog_map(fd, 100, 5000, &l), 0);
+	assert_int_equal(l->size, 100);
+	vlog_mark(l, 3 * 4096, 1);
+	assert_int_equal(pread(fd, &b, 1, 5000), 1);
+	assert_int_equal(b, 1u << 3);
+	vlog_free(l);
+	close(fd);
+}
+
+/* Buffers written across pages and regions mark exactly their pages, only with LOG_ALL. */
+static void test_log_buffers(void **state)
+{
+	const uint64_t a = DATA_GPA + 1000, b = DATA_GPA + 0x5000 - 7;
+	struct tlog t;
+
+	tlog_init(&t);
+	g_data(3000, 8); /* regions of 3000 bytes: edges fall inside pages */
+	ring_start(8, 0, 0);
+	set_desc(0, a, 9000, F_WRITE | F_NEXT, 1);
+	set_desc(1, b, 20, F_WRITE, 0);
+	post(0);
+	pop_ok();
+	assert_true(g->ch.in_iov > 3); /* the first buffer really crosses regions */
+	/* Logging off: nothing. */
+	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 9010);
+	tlog_check(&t);
+	/* Used-ring logging only: buffers still not logged. */
+	virtq_set_log(&g->vq, t.log, false, true, RING_GPA + USED_OFF);
+	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 9010);
+	tlog_check(&t);
+	/* LOG_ALL: the first 9010 bytes of the chain, i.e. all of a and 10 bytes of b. */
+	virtq_set_log(&g->vq, t.log, true, false, 0);
+	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 9010);
+	tlog_expect(&t, a, 9000);
+	tlog_expect(&t, b, 10);
+	tlog_check(&t);
+	/* A short frame marks only the pages it reached. */
+	tlog_clear(&t);
+	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 3097);
+	tlog_expect(&t, a, 3097);
+	tlog_check(&t);
+	/* Off again. */
+	tlog_clear(&t);
+	virtq_set_log(&g->vq, NULL, true, true, 0);
+	assert_null(g->vq.log);
+	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 9010);
+	tlog_check(&t);
+	vlog_free(t.log);
+}
+
+/* Used entries, used->idx, used->flags and avail_event mark their own pages. */
+static void test_log_used(void **state)
+{
+	const uint64_t used = RING_GPA + USED_OFF;
+	const uint16_t base = 600; /* slot 600 of 1024 lies on the used area's second page */
+	struct tlog t;
+
+	tlog_init(&t);
+	g_data(0, 0);
+	ring_start(1024, FEAT_EVENT, base);
+	set_desc(7, DATA_GPA, 64, F_WRITE, 0);
+	post(7);
+	pop_ok();
+	virtq_set_log(&g->vq, t.log, true, true, used);
+	virtq_push(&g->vq, 7, 64);
+	tlog_expect(&t, used + 4 + 8 * (base % 1024), 8);
+	tlog_check(&t);
+	virtq_flush_notify(&g->vq);
+	tlog_expect(&t, used + 2, 2);
+	tlog_check(&t);
+	assert_int_not_equal((used + 2) >> 12, (used + 4 + 8 * 600) >> 12);
+	/* avail_event sits after the ring, on a third page. */
+	tlog_clear(&t);
+	virtq_enable_notify(&g->vq);
+	tlog_expect(&t, used + 4 + 8 * 1024, 2);
+	tlog_check(&t);
+	assert_int_equal(used_avail_event(), base + 1);
+	/* Buffers only: the used ring is not logged. */
+	tlog_clear(&t);
+	virtq_set_log(&g->vq, t.log, true, false, used);
+	set_desc(8, DATA_GPA, 64, F_WRITE, 0);
+	post(8);
+	pop_ok();
+	virtq_push(&g->vq, 8, 64);
+	virtq_flush_notify(&g->vq);
+	tlog_check(&t);
+	vlog_free(t.log);
+}
+
+/* Without EVENT_IDX, used->flags (notifications off and on) is logged. */
+static void test_log_used_flags(void **state)
+{
+	const uint64_t used = RING_GPA + USED_OFF;
+	struct tlog t;
+
+	tlog_init(&t);
+	g_data(0, 0);
+	ring_start(8, 0, 0);
+	virtq_set_log(&g->vq, t.log, false, true, used);
+	virtq_disable_notify(&g->vq);
+	assert_int_equal(used_flags(), 1);
+	tlog_expect(&t, used, 2);
+	tlog_check(&t);
+	tlog_clear(&t);
+	virtq_enable_notify(&g->vq);
+	assert_int_equal(used_flags(), 0);
+	tlog_expect(&t, used, 2);
+	tlog_check(&t);
+	vlog_free(t.log);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 /* Runs every test above; the exit status is the number of failures. */
@@ -1623,6 +1865,12 @@ int main(void)
 		T(test_event_idx_enable),
 		T(test_flags_notify),
 		T(test_no_call_fd),
+		T(test_log_mark_exact),
+		T(test_log_mark_overflow),
+		T(test_log_map),
+		T(test_log_buffers),
+		T(test_log_used),
+		T(test_log_used_flags),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
