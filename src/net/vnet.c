@@ -423,6 +423,7 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 		res = VNET_WAIT_BACKEND;
 	else if (idle || r < 0)
 		res = VNET_IDLE;
+	virtq_log_commit(vq); /* used entries of the pass, when migrating */
 	*ret_done = done;
 	return res;
 }
@@ -660,6 +661,7 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 		done++;
 	}
 	virtq_flush_notify(vq);
+	virtq_log_commit(vq); /* buffers and used entries of the pass, when migrating */
 	*ret_done = done;
 	return res;
 }
@@ -766,6 +768,7 @@ void vnet_rx_flush(struct vnet *n, unsigned q)
 	unsigned dq = q < n->nqp ? q : q % n->nqp;
 
 	virtq_flush_notify(&n->dev->ring[2 * dq].vq);
+	virtq_log_commit(&n->dev->ring[2 * dq].vq);
 }
 
 int vnet_announce(struct vnet *n, const uint8_t mac[6])

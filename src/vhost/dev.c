@@ -479,7 +479,8 @@ static int h_set_log_base(struct vu_dev *dev, struct vu_msg *msg)
 	if (r < 0) {
 		log_warn("%s: dirty log of %" PRIu64 " bytes at offset %" PRIu64 " refused: %s",
 			 dev->name, lg->mmap_size, lg->mmap_offset,
-			 r == -EINVAL ? "empty, wrapping or beyond its file" : strerror(-r));
+			 r == -EINVAL ? "empty, wrapping, beyond its file or not a file"
+				      : strerror(-r));
 		return r;
 	}
 	gap = log_uncovered(dev, log);

@@ -22,7 +22,9 @@ int vlog_map(int fd, uint64_t size, uint64_t offset, struct vlog **ret)
 	struct stat st;
 	void *p;
 
-	if (size == 0 || offset + size < offset || offset + size > (uint64_t)SIZE_MAX)
+	/* 2^48 bytes of log describe 2^63 bytes of memory: anything larger is nonsense. */
+	if (size == 0 || size > (1ull << 48) || offset + size < offset ||
+	    offset + size > (uint64_t)SIZE_MAX)
 		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -77,11 +79,30 @@ bool vlog_covers(const struct vlog *l, uint64_t gpa, uint64_t len)
 	return vlog_bytes_for(gpa + len) <= l->size;
 }
 
-void vlog_mark(struct vlog *l, uint64_t gpa, uint64_t len)
+void vlog_batch_add(struct vlog *l, struct vlog_batch *b, uint64_t gpa, uint64_t len)
 {
 	uint64_t first, last;
 
 	if (len == 0)
+		return;
+	first = gpa >> VLOG_PAGE_SHIFT;
+	last = (gpa + len - 1 < gpa ? UINT64_MAX : gpa + len - 1) >> VLOG_PAGE_SHIFT;
+	/* Buffers and used slots of a burst mostly follow each other: extend the last range. */
+	if (b->n && first >= b->first[b->n - 1] && first <= b->last[b->n - 1] + 1) {
+		if (last > b->last[b->n - 1])
+			b->last[b->n - 1] = last;
+		return;
+	}
+	if (b->n == VLOG_BATCH)
+		vlog_batch_commit(l, b);
+	b->first[b->n] = first;
+	b->last[b->n] = last;
+	b->n++;
+}
+
+void vlog_batch_commit(struct vlog *l, struct vlog_batch *b)
+{
+	if (b->n == 0)
 		return;
 	/*
 	 * A full fence, not a release: the bytes must be visible before we even read a bit. Else
@@ -89,22 +110,38 @@ void vlog_mark(struct vlog *l, uint64_t gpa, uint64_t len)
 	 * while our bytes sit in this CPU's store buffer. Pairs with the front-end's exchange.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	first = gpa >> VLOG_PAGE_SHIFT;
-	last = (gpa + len - 1 < gpa ? UINT64_MAX : gpa + len - 1) >> VLOG_PAGE_SHIFT;
-	for (uint64_t pg = first;; pg++) {
-		uint8_t bit = (uint8_t)(1u << (pg & 7));
-		uint64_t byte = pg >> 3;
+	for (unsigned i = 0; i < b->n; i++) {
+		uint64_t first = b->first[i], last = b->last[i];
 
-		if (byte >= l->size) {
-			/* Bounded: every later page is beyond the bitmap as well. */
-			__atomic_fetch_add(&l->overflows, last - pg + 1, __ATOMIC_RELAXED);
-			break;
+		if (last >> 3 >= l->size) {
+			uint64_t end = l->size * 8; /* first page without a bit */
+
+			/* Bounded: every page from `end` on is beyond the bitmap. */
+			__atomic_fetch_add(&l->overflows, last - (first > end ? first : end) + 1,
+					   __ATOMIC_RELAXED);
+			if (first >= end)
+				continue;
+			last = end - 1;
 		}
-		/* Already set: the locked read-modify-write (and its cache-line steal) is skipped.
-		 */
-		if (!(__atomic_load_n(&l->bits[byte], __ATOMIC_RELAXED) & bit))
-			__atomic_fetch_or(&l->bits[byte], bit, __ATOMIC_RELAXED);
-		if (pg == last)
-			break;
+		/* A byte at a time: its bits of the range set in one operation. */
+		for (uint64_t byte = first >> 3; byte <= last >> 3; byte++) {
+			unsigned lo = byte == first >> 3 ? (unsigned)(first & 7) : 0;
+			unsigned hi = byte == last >> 3 ? (unsigned)(last & 7) : 7;
+			uint8_t mask = (uint8_t)((0xffu >> (7 - hi)) & (0xffu << lo));
+
+			/* Already set: the locked read-modify-write (and its line steal) is
+			 * skipped. */
+			if ((__atomic_load_n(&l->bits[byte], __ATOMIC_RELAXED) & mask) != mask)
+				__atomic_fetch_or(&l->bits[byte], mask, __ATOMIC_RELAXED);
+		}
 	}
+	b->n = 0;
+}
+
+void vlog_mark(struct vlog *l, uint64_t gpa, uint64_t len)
+{
+	struct vlog_batch b = { 0 };
+
+	vlog_batch_add(l, &b, gpa, len);
+	vlog_batch_commit(l, &b);
 }

@@ -45,6 +45,23 @@ void vlog_free(struct vlog *l);
 /* True when the log has a bit for every page of guest-physical [gpa, gpa + len). */
 bool vlog_covers(const struct vlog *l, uint64_t gpa, uint64_t len);
 
+/* Page ranges waiting to be marked: a burst of writes costs one fence, not one per write. */
+#define VLOG_BATCH 16
+struct vlog_batch {
+	unsigned n;
+	uint64_t first[VLOG_BATCH], last[VLOG_BATCH]; /* page numbers, inclusive */
+};
+
+/*
+ * Records that [gpa, gpa + len) was written (merging with the previous range when they touch);
+ * commits the batch to l first when it is full. Commit before the front-end may look: in
+ * practice before used entries are published and whenever logging changes.
+ */
+void vlog_batch_add(struct vlog *l, struct vlog_batch *b, uint64_t gpa, uint64_t len);
+
+/* Marks every page recorded in b (see vlog_mark()) and empties it. */
+void vlog_batch_commit(struct vlog *l, struct vlog_batch *b);
+
 /*
  * Marks every page that [gpa, gpa + len) touches. A page the bitmap does not reach is counted
  * in l->overflows and not written: no store ever leaves the mapping. Call after the bytes were

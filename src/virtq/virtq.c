@@ -99,9 +99,14 @@ void virtq_fault(struct virtq *vq, const char *fmt, ...)
 
 void virtq_set_log(struct virtq *vq, struct vlog *log, bool buffers, bool used, uint64_t used_gpa)
 {
+	/* What was written under the old setting goes to the old log (still mapped here). */
+	virtq_log_commit(vq);
 	vq->log_buffers = buffers;
 	vq->log_used = used;
 	vq->log_used_gpa = used_gpa;
+	vq->log_used_mark = vq->used_idx;
+	vq->log_flushed_mark = vq->used_flushed;
+	vq->log_hva_len = 0;
 	vq->log = log && (buffers || used) ? log : NULL;
 }
 
@@ -111,20 +116,69 @@ void virtq_log_write_slow(struct virtq *vq, const struct iovec *iov, unsigned ni
 		return;
 	for (unsigned i = 0; i < niov && len > 0; i++) {
 		size_t l = MIN(len, iov[i].iov_len);
-		uint64_t gpa;
+		uint64_t off = (uint64_t)((uintptr_t)iov[i].iov_base - vq->log_hva), gpa;
 
-		/* Every buffer iovec lies inside one region (translation splits at edges). */
-		if (l && vmem_hva_to_gpa(vq->mem, iov[i].iov_base, l, &gpa) == 0)
-			vlog_mark(vq->log, gpa, l);
 		len -= l;
+		if (!l)
+			continue;
+		/* Every buffer iovec lies inside one region (translation splits at edges). */
+		if (off < vq->log_hva_len && l <= vq->log_hva_len - off) {
+			gpa = vq->log_hva_gpa + off;
+		} else {
+			const struct vmem_region *r;
+
+			if (vmem_hva_to_gpa(vq->mem, iov[i].iov_base, l, &gpa) < 0)
+				continue;
+			r = &vq->mem->r[vq->mem->last_hit];
+			if (gpa - r->gpa < r->size) { /* cache the region for the next buffers */
+				vq->log_hva = (uintptr_t)r->hva;
+				vq->log_hva_len = r->size;
+				vq->log_hva_gpa = r->gpa;
+			}
+		}
+		vlog_batch_add(vq->log, &vq->log_batch, gpa, l);
 	}
 }
 
-/* Marks used-ring bytes [off, off+len) in the log, if the ring logs its used writes. */
+void virtq_log_commit_slow(struct virtq *vq)
+{
+	uint16_t n = (uint16_t)(vq->used_idx - vq->log_used_mark);
+
+	/* Used entries pushed since the last commit, and the index that published them. */
+	if (vq->log_used && n) {
+		uint64_t ring = vq->log_used_gpa + 4, mask = vq->num - 1;
+		uint64_t first = vq->log_used_mark & mask;
+
+		if (n >= vq->num) {
+			vlog_batch_add(vq->log, &vq->log_batch, ring, 8 * (uint64_t)vq->num);
+		} else if (first + n <= vq->num) {
+			vlog_batch_add(vq->log, &vq->log_batch, ring + 8 * first, 8 * (uint64_t)n);
+		} else {
+			vlog_batch_add(vq->log, &vq->log_batch, ring + 8 * first,
+				       8 * (vq->num - first));
+			vlog_batch_add(vq->log, &vq->log_batch, ring, 8 * (first + n - vq->num));
+		}
+		vq->log_used_mark = vq->used_idx;
+	}
+	/* used->idx, if it was written since (it may trail the entries by a flush). */
+	if (vq->log_used && vq->log_flushed_mark != vq->used_flushed) {
+		vlog_batch_add(vq->log, &vq->log_batch, vq->log_used_gpa + 2, 2);
+		vq->log_flushed_mark = vq->used_flushed;
+	}
+	vlog_batch_commit(vq->log, &vq->log_batch);
+}
+
+/* Records used-ring bytes [off, off+len) for the log, if the ring logs its used writes. */
 static inline void log_used(struct virtq *vq, uint64_t off, uint64_t len)
 {
 	if (__builtin_expect(vq->log != NULL, 0) && vq->log_used)
-		vlog_mark(vq->log, vq->log_used_gpa + off, len);
+		vlog_batch_add(vq->log, &vq->log_batch, vq->log_used_gpa + off, len);
+}
+
+/* Marks what the ring recorded for the log since the last commit. */
+static inline void log_commit(struct virtq *vq)
+{
+	virtq_log_commit(vq);
 }
 
 /* Translates the three ring parts; stores nothing on failure. */
@@ -179,6 +233,9 @@ int virtq_map(struct virtq *vq, uint16_t base)
 	/* used->idx is ours to own from now on; start it where the front-end says we are. */
 	vq->used_idx = base;
 	vq->used_flushed = base;
+	vq->log_used_mark = base;
+	vq->log_flushed_mark = base;
+	vq->log_hva_len = 0;
 	vq->signalled_valid = false;
 	vq->kicks_off = false;
 	vq->broken = false;
@@ -200,12 +257,15 @@ int virtq_remap(struct virtq *vq)
 	vq->desc = d;
 	vq->avail = a;
 	vq->used = u;
+	vq->log_hva_len = 0; /* regions may have moved */
 	apply_features(vq);
 	return 0;
 }
 
 void virtq_unmap(struct virtq *vq)
 {
+	/* A stopped ring has marked everything it wrote (GET_VRING_BASE answers after this). */
+	log_commit(vq);
 	vq->desc = vq->avail = vq->used = NULL;
 }
 
@@ -444,8 +504,7 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 
 	/* In-order rings recycle slots with the same id and length: leave those lines shared. */
 	store_if_changed(&used->ring[slot], &e, sizeof(e));
-	log_used(vq, offsetof(struct vring_used, ring) + (uint64_t)slot * sizeof(e), sizeof(e));
-	vq->used_idx++;
+	vq->used_idx++; /* logged by virtq_log_commit(), with used->idx */
 }
 
 /* True if the guest asked (flags or used_event) to be told about the entries just published. */
@@ -481,7 +540,6 @@ void virtq_flush_notify(struct virtq *vq)
 	vq->used_flushed = vq->used_idx;
 	/* Release: the used elements must be visible before the index that covers them. */
 	__atomic_store_n(&used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
-	log_used(vq, offsetof(struct vring_used, idx), sizeof(used->idx));
 	if (vq->call_fd >= 0 && need_notify(vq)) {
 		uint64_t one = 1;
 		if (write(vq->call_fd, &one, sizeof(one)) < 0) {
@@ -499,6 +557,7 @@ void virtq_disable_notify(struct virtq *vq)
 	/* Written only on change: the line is shared with used->idx, which the guest polls. */
 	__atomic_store_n(&used->flags, htole16(VRING_USED_F_NO_NOTIFY), __ATOMIC_RELAXED);
 	log_used(vq, offsetof(struct vring_used, flags), sizeof(used->flags));
+	log_commit(vq);
 	vq->kicks_off = true;
 }
 
@@ -518,6 +577,7 @@ bool virtq_enable_notify(struct virtq *vq)
 		log_used(vq, offsetof(struct vring_used, flags), sizeof(used->flags));
 		vq->kicks_off = false;
 	}
+	log_commit(vq);
 	/* Pairs with the guest's barrier between bumping avail->idx and reading our request. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return virtq_has_work(vq);

@@ -60,6 +60,12 @@ struct virtq {
 	bool log_buffers; /* VHOST_F_LOG_ALL: pages the device writes in guest buffers */
 	bool log_used;	  /* VHOST_VRING_F_LOG: used-ring writes, at guest-physical log_used_gpa */
 	uint64_t log_used_gpa;
+	uint16_t log_used_mark;	     /* used entries before this index are marked */
+	uint16_t log_flushed_mark;   /* used->idx last marked when it held this */
+	struct vlog_batch log_batch; /* pages written, marked by virtq_log_commit() */
+	/* The region of the last buffer logged: most buffers of a ring share one. */
+	uintptr_t log_hva;
+	uint64_t log_hva_len, log_hva_gpa;
 	struct ratelimit rl;
 	const char *name; /* for logs: "port/rxN" */
 };
@@ -141,14 +147,28 @@ void virtq_set_log(struct virtq *vq, struct vlog *log, bool buffers, bool used, 
 void virtq_log_write_slow(struct virtq *vq, const struct iovec *iov, unsigned niov, size_t len);
 
 /*
- * Marks, in the dirty log, the pages behind the first `len` bytes of iov (guest buffers the
- * device just wrote). Call before the chain is pushed. Costs one test when logging is off.
+ * Records, for the dirty log, the pages behind the first `len` bytes of iov (guest buffers the
+ * device just wrote). Call before the chain is pushed; the pages are marked by the next
+ * virtq_log_commit(). Costs one test when logging is off.
  */
 static inline void virtq_log_write(struct virtq *vq, const struct iovec *iov, unsigned niov,
 				   size_t len)
 {
 	if (__builtin_expect(vq->log != NULL, 0))
 		virtq_log_write_slow(vq, iov, niov, len);
+}
+
+/*
+ * Marks in the dirty log every page recorded since the last call (buffers written, used-ring
+ * writes). The device calls it at the end of each pass over the ring; changing the log, stopping
+ * the ring and notification changes commit too. One fence per call: marking per burst instead
+ * would make every burst wait for its own stores to reach other CPUs. Cheap when logging is off.
+ */
+void virtq_log_commit_slow(struct virtq *vq);
+static inline void virtq_log_commit(struct virtq *vq)
+{
+	if (__builtin_expect(vq->log != NULL, 0))
+		virtq_log_commit_slow(vq);
 }
 
 /* Marks the ring broken because of the guest, logs (rate-limited) and signals the err fd. */

@@ -44,97 +44,28 @@ struct mig {
 
 static struct mig m;
 
-/* A dirty log as the front-end holds it: a memfd and our mapping of it. */
-struct flog {
-	int fd;
-	uint8_t *bits;
-	uint64_t size; /* bytes announced to the back-end */
-};
-
-/* Bytes of log p0's guest memory needs (one bit per 4 KiB page up to its end), 8-aligned. */
-static uint64_t log_need(const struct t_sess *s)
+/* Creates a log of size bytes (in a LOG_FILE_SIZE memfd) or fails the test. */
+static void flog_new(struct t_log *l, uint64_t size)
 {
-	uint64_t pages = (s->mem.gpa_base + s->mem.size + PAGE - 1) / PAGE;
-
-	return (pages + 63) / 64 * 8;
-}
-
-/* Creates a zeroed log file and maps it. */
-static void flog_new(struct flog *l, uint64_t size)
-{
-	l->fd = memfd_create("dirty-log", MFD_CLOEXEC);
-	assert_true(l->fd >= 0);
-	assert_int_equal(ftruncate(l->fd, LOG_FILE_SIZE), 0);
-	l->bits = mmap(NULL, LOG_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, l->fd, 0);
-	assert_true(l->bits != MAP_FAILED);
-	l->size = size;
-}
-
-/* Unmaps and closes. */
-static void flog_free(struct flog *l)
-{
-	munmap(l->bits, LOG_FILE_SIZE);
-	close(l->fd);
+	assert_int_equal(t_log_new(l, size, LOG_FILE_SIZE), 0);
 }
 
 /* True when the log has the bit of the page holding gpa. */
-static bool flog_test(const struct flog *l, uint64_t gpa)
+static bool flog_test(const struct t_log *l, uint64_t gpa)
 {
 	uint64_t pg = gpa / PAGE;
 
 	return l->bits[pg / 8] & (1u << (pg % 8));
 }
 
-/* Counts the set bits of the log. */
-static unsigned flog_count(const struct flog *l)
+/* SET_LOG_BASE expecting an answer or a hang-up (any other outcome fails the test). */
+static int send_log_base(struct vuf_conn *c, int fd, uint64_t size, uint64_t offset)
 {
-	unsigned n = 0;
+	int r = t_log_base(c, fd, size, offset);
 
-	for (uint64_t i = 0; i < l->size; i++)
-		n += (unsigned)__builtin_popcount(l->bits[i]);
-	return n;
-}
-
-/* Sends SET_LOG_BASE (size, offset, fd) and returns the reply: 0 for an empty SET_LOG_BASE
- * reply, -ECONNRESET when the back-end hung up instead; anything else fails the test. */
-static int send_log_base(struct vuf_conn *c, int fd, uint64_t size, uint64_t offset, uint32_t flags)
-{
-	uint64_t payload[2] = { size, offset };
-	struct vuf_msg *r = malloc(sizeof(*r));
-	int ret;
-
-	assert_non_null(r);
-	ret = vuf_send(c, VUF_SET_LOG_BASE, flags, payload, sizeof(payload), &fd, 1);
-	if (ret == 0)
-		ret = vuf_recv(c, r, T_TIMEOUT);
-	if (ret == 0) {
-		vuf_msg_close_fds(r);
-		if (r->hdr.request != VUF_SET_LOG_BASE || !(r->hdr.flags & VUF_FLAG_REPLY) ||
-		    r->hdr.size != 0)
-			fail_msg("SET_LOG_BASE reply: request %u flags %#x size %u", r->hdr.request,
-				 r->hdr.flags, r->hdr.size);
-	}
-	free(r);
-	if (ret == -EPIPE)
-		ret = -ECONNRESET;
-	if (ret < 0 && ret != -ECONNRESET)
-		fail_msg("SET_LOG_BASE: %s", strerror(-ret));
-	return ret;
-}
-
-/* SET_VRING_ADDR for vq with the log flag (and the used ring's guest address) or without. */
-static int set_addr(struct t_sess *s, struct vuf_vq *vq, uint32_t flags, uint64_t log_gpa)
-{
-	struct vuf_addr a = {
-		.index = vq->index,
-		.flags = flags,
-		.desc = (uint64_t)(uintptr_t)vq->desc,
-		.used = (uint64_t)(uintptr_t)vq->used,
-		.avail = (uint64_t)(uintptr_t)vq->avail,
-		.log = log_gpa,
-	};
-
-	return vuf_set(&s->conn, VUF_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	if (r < 0 && r != -ECONNRESET)
+		fail_msg("SET_LOG_BASE: %s", strerror(-r));
+	return r;
 }
 
 /* Guest-physical address of vq's used ring. */
@@ -143,24 +74,16 @@ static uint64_t used_gpa(const struct t_sess *s, const struct vuf_vq *vq)
 	return vuf_mem_gpa(&s->mem, vq->used);
 }
 
-/* What QEMU does when a migration starts: log base, LOG_ALL, logged ring addresses. */
-static void log_on(struct t_sess *s, struct flog *l)
+/* Logging on (as at the start of a migration) or fails the test. */
+static void log_on(struct t_sess *s, const struct t_log *l)
 {
-	assert_int_equal(send_log_base(&s->conn, l->fd, l->size, 0, 0), 0);
-	assert_int_equal(vuf_set(&s->conn, VUF_SET_FEATURES, &(uint64_t){ s->conn.features |
-									    VUF_BIT(VUF_F_LOG_ALL) },
-				 8, NULL, 0),
-			 0);
-	assert_int_equal(set_addr(s, &s->rx, VRING_F_LOG, used_gpa(s, &s->rx)), 0);
-	assert_int_equal(set_addr(s, &s->tx, VRING_F_LOG, used_gpa(s, &s->tx)), 0);
+	assert_int_equal(t_log_on(s, l), 0);
 }
 
-/* What QEMU does when a migration ends or is cancelled: LOG_ALL and the ring flags off. */
+/* Logging off (as at the end of a migration) or fails the test. */
 static void log_off(struct t_sess *s)
 {
-	assert_int_equal(vuf_set(&s->conn, VUF_SET_FEATURES, &s->conn.features, 8, NULL, 0), 0);
-	assert_int_equal(set_addr(s, &s->rx, 0, 0), 0);
-	assert_int_equal(set_addr(s, &s->tx, 0, 0), 0);
+	assert_int_equal(t_log_off(s), 0);
 }
 
 /* True when gpa lies in vq's used area (flags, idx, ring, avail_event). */
@@ -218,11 +141,11 @@ static void test_log_exact(void **state)
 {
 	uint64_t pages = m.p0.mem.size / PAGE;
 	uint8_t *want = calloc(pages, 1);
-	struct flog l;
+	struct t_log l;
 	unsigned used_bits = 0;
 
 	assert_non_null(want);
-	flog_new(&l, log_need(&m.p0));
+	flog_new(&l, t_log_need(&m.p0));
 	log_on(&m.p0, &l);
 	inject(100);
 	receive(100, want);
@@ -251,44 +174,45 @@ static void test_log_exact(void **state)
 	/* Nothing below guest memory either. */
 	for (uint64_t p = 0; p < m.p0.mem.gpa_base / PAGE; p++)
 		if (l.bits[p / 8] & (1u << (p % 8)))
-			fail_msg("page %llu below guest memory is in the log", (unsigned long long)p);
+			fail_msg("page %llu below guest memory is in the log",
+				 (unsigned long long)p);
 	assert_true(used_bits >= 2); /* both used rings were written */
 	fprintf(stderr, "dirty log: %u pages marked for 100 received and 20 sent frames\n",
-		flog_count(&l));
+		t_log_count(&l));
 	log_off(&m.p0);
-	flog_free(&l);
+	t_log_free(&l);
 	free(want);
 }
 
 /* Logging switched on and off (twice, with a fresh log) while frames are in flight. */
 static void test_log_toggle(void **state)
 {
-	struct flog a, b;
+	struct t_log a, b;
 	unsigned na;
 
-	flog_new(&a, log_need(&m.p0));
-	flog_new(&b, log_need(&m.p0));
+	flog_new(&a, t_log_need(&m.p0));
+	flog_new(&b, t_log_need(&m.p0));
 	inject(150); /* more than the 128 posted buffers: some wait in the tap */
 	log_on(&m.p0, &a);
 	receive(150, NULL);
 	inject(150);
 	log_off(&m.p0);
 	receive(150, NULL);
-	na = flog_count(&a);
+	na = t_log_count(&a);
 	assert_true(na > 0);
 	/* Off: further frames leave the log alone. */
 	inject(50);
 	receive(50, NULL);
-	assert_int_equal(flog_count(&a), na);
+	assert_int_equal(t_log_count(&a), na);
 	/* A second migration: a new log, and the marks go there, not to the old one. */
 	log_on(&m.p0, &b);
 	inject(50);
 	receive(50, NULL);
-	assert_true(flog_count(&b) > 0);
-	assert_int_equal(flog_count(&a), na);
+	assert_true(t_log_count(&b) > 0);
+	assert_int_equal(t_log_count(&a), na);
 	log_off(&m.p0);
-	flog_free(&a);
-	flog_free(&b);
+	t_log_free(&a);
+	t_log_free(&b);
 }
 
 /* SEND_RARP puts a RARP for the MAC on the tap; a group address is refused. */
@@ -336,7 +260,7 @@ static void hostile_conn(struct t_sess *s, bool shmfd)
 static void refused_log(const char *what, int fd, uint64_t size, uint64_t offset, bool shmfd)
 {
 	hostile_conn(&m.p0, shmfd);
-	if (send_log_base(&m.p0.conn, fd, size, offset, 0) != -ECONNRESET)
+	if (send_log_base(&m.p0.conn, fd, size, offset) != -ECONNRESET)
 		fail_msg("%s: log accepted", what);
 	if (!t_alive(m.env.pid))
 		fail_msg("%s: vhostd died", what);
@@ -350,32 +274,32 @@ static void refused_log(const char *what, int fd, uint64_t size, uint64_t offset
 /* Logs that are too small, outside their file, empty, not memory, or not negotiated. */
 static void test_hostile_log(void **state)
 {
-	struct flog l;
+	struct t_log l;
 	int p[2];
 
-	flog_new(&l, log_need(&m.p0));
-	refused_log("log one byte short", l.fd, log_need(&m.p0) - 8, 0, true);
+	flog_new(&l, t_log_need(&m.p0));
+	refused_log("log one byte short", l.fd, t_log_need(&m.p0) - 8, 0, true);
 	refused_log("log of 8 bytes", l.fd, 8, 0, true);
 	refused_log("offset beyond the file", l.fd, 4096, LOG_FILE_SIZE, true);
-	refused_log("log reaching past the file", l.fd, log_need(&m.p0), LOG_FILE_SIZE - 4096,
+	refused_log("log reaching past the file", l.fd, t_log_need(&m.p0), LOG_FILE_SIZE - 4096,
 		    true);
-	refused_log("offset wrapping around", l.fd, log_need(&m.p0), UINT64_MAX - 100, true);
+	refused_log("offset wrapping around", l.fd, t_log_need(&m.p0), UINT64_MAX - 100, true);
 	refused_log("size 0", l.fd, 0, 0, true);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	refused_log("a pipe as the log", p[0], log_need(&m.p0), 0, true);
+	refused_log("a pipe as the log", p[0], t_log_need(&m.p0), 0, true);
 	close(p[0]);
 	close(p[1]);
-	refused_log("LOG_SHMFD not negotiated", l.fd, log_need(&m.p0), 0, false);
+	refused_log("LOG_SHMFD not negotiated", l.fd, t_log_need(&m.p0), 0, false);
 	/* The refused logs were never written. */
-	assert_int_equal(flog_count(&l), 0);
-	flog_free(&l);
+	assert_int_equal(t_log_count(&l), 0);
+	t_log_free(&l);
 }
 
 /* Used-ring log addresses outside the log, and unknown address flags, are refused with an ack
  * and change nothing: traffic goes on. */
 static void test_hostile_ring_log(void **state)
 {
-	struct flog l;
+	struct t_log l;
 	uint64_t ack = 0;
 	struct vuf_addr a = {
 		.index = m.p0.rx.index,
@@ -389,14 +313,13 @@ static void test_hostile_ring_log(void **state)
 		0x40400000ull - 2048, /* the used area would run past the log's last page */
 	};
 
-	flog_new(&l, log_need(&m.p0));
-	assert_int_equal(send_log_base(&m.p0.conn, l.fd, l.size, 0, 0), 0);
+	flog_new(&l, t_log_need(&m.p0));
+	assert_int_equal(send_log_base(&m.p0.conn, l.fd, l.size, 0), 0);
 	for (unsigned i = 0; i < sizeof(bad_log) / sizeof(bad_log[0]); i++) {
 		a.flags = VRING_F_LOG;
 		a.log = bad_log[i];
-		assert_int_equal(vuf_ack(&m.p0.conn, VUF_SET_VRING_ADDR, &a, sizeof(a), NULL, 0,
-					 &ack),
-				 0);
+		assert_int_equal(
+			vuf_ack(&m.p0.conn, VUF_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, &ack), 0);
 		if (ack == 0)
 			fail_msg("used-ring log at 0x%llx accepted", (unsigned long long)a.log);
 	}
@@ -407,16 +330,16 @@ static void test_hostile_ring_log(void **state)
 	assert_true(t_alive(m.env.pid));
 	assert_int_equal(t_traffic_check(&m.p0, m.tap0, m.seq, 0x94), 0);
 	m.seq += 2;
-	assert_int_equal(flog_count(&l), 0); /* LOG_ALL never came: nothing marked */
-	flog_free(&l);
+	assert_int_equal(t_log_count(&l), 0); /* LOG_ALL never came: nothing marked */
+	t_log_free(&l);
 }
 
 /* A log for half of guest memory is refused; with a log of the right size, the bytes of its
  * file past the announced size are never written. */
 static void test_log_bounds(void **state)
 {
-	struct flog l;
-	uint64_t need = log_need(&m.p0);
+	struct t_log l;
+	uint64_t need = t_log_need(&m.p0);
 	uint8_t *guard;
 
 	flog_new(&l, need);
@@ -430,9 +353,9 @@ static void test_log_bounds(void **state)
 	for (uint64_t i = 0; i < LOG_FILE_SIZE - need; i++)
 		if (guard[i])
 			fail_msg("vhostd wrote byte %llu past the log", (unsigned long long)i);
-	assert_true(flog_count(&l) > 0);
+	assert_true(t_log_count(&l) > 0);
 	log_off(&m.p0);
-	flog_free(&l);
+	t_log_free(&l);
 }
 
 /* After each case: vhostd alive, p1 carries traffic both ways. */

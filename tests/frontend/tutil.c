@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -580,4 +581,108 @@ int t_traffic_check_stale(struct t_sess *s, int tapfd, uint32_t seq, uint8_t tag
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+uint64_t t_log_need(const struct t_sess *s)
+{
+	uint64_t pages = (s->mem.gpa_base + s->mem.size + 4095) / 4096;
+
+	return (pages + 63) / 64 * 8;
+}
+
+int t_log_new(struct t_log *l, uint64_t size, uint64_t file_size)
+{
+	l->fd = memfd_create("dirty-log", MFD_CLOEXEC);
+	if (l->fd < 0)
+		return -errno;
+	if (ftruncate(l->fd, (off_t)file_size) < 0) {
+		close(l->fd);
+		return -errno;
+	}
+	l->bits = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, l->fd, 0);
+	if (l->bits == MAP_FAILED) {
+		close(l->fd);
+		return -errno;
+	}
+	l->size = size;
+	l->file_size = file_size;
+	return 0;
+}
+
+void t_log_free(struct t_log *l)
+{
+	munmap(l->bits, l->file_size);
+	close(l->fd);
+}
+
+unsigned t_log_count(const struct t_log *l)
+{
+	unsigned n = 0;
+
+	for (uint64_t i = 0; i < l->size && i < l->file_size; i++)
+		n += (unsigned)__builtin_popcount(l->bits[i]);
+	return n;
+}
+
+int t_log_base(struct vuf_conn *c, int fd, uint64_t size, uint64_t offset)
+{
+	uint64_t payload[2] = { size, offset };
+	struct vuf_msg *m = malloc(sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	r = vuf_send(c, VUF_SET_LOG_BASE, 0, payload, sizeof(payload), &fd, 1);
+	if (r == 0)
+		r = vuf_recv(c, m, c->timeout_ms > 0 ? c->timeout_ms : T_TIMEOUT);
+	if (r == 0) {
+		vuf_msg_close_fds(m);
+		if (m->hdr.request != VUF_SET_LOG_BASE || !(m->hdr.flags & VUF_FLAG_REPLY) ||
+		    m->hdr.size != 0) {
+			fprintf(stderr, "SET_LOG_BASE reply: request %u flags %#x size %u\n",
+				m->hdr.request, m->hdr.flags, m->hdr.size);
+			r = -EPROTO;
+		}
+	}
+	free(m);
+	return r == -EPIPE ? -ECONNRESET : r;
+}
+
+int t_log_set_addr(struct t_sess *s, struct vuf_vq *vq, uint32_t flags, uint64_t log_gpa)
+{
+	struct vuf_addr a = {
+		.index = vq->index,
+		.flags = flags,
+		.desc = (uint64_t)(uintptr_t)vq->desc,
+		.used = (uint64_t)(uintptr_t)vq->used,
+		.avail = (uint64_t)(uintptr_t)vq->avail,
+		.log = log_gpa,
+	};
+
+	return vuf_set(&s->conn, VUF_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+}
+
+int t_log_on(struct t_sess *s, const struct t_log *l)
+{
+	uint64_t f = s->conn.features | VUF_BIT(VUF_F_LOG_ALL);
+	int r = t_log_base(&s->conn, l->fd, l->size, 0);
+
+	if (r == 0)
+		r = vuf_set(&s->conn, VUF_SET_FEATURES, &f, sizeof(f), NULL, 0);
+	if (r == 0)
+		r = t_log_set_addr(s, &s->rx, 1, vuf_mem_gpa(&s->mem, s->rx.used));
+	if (r == 0)
+		r = t_log_set_addr(s, &s->tx, 1, vuf_mem_gpa(&s->mem, s->tx.used));
+	return r;
+}
+
+int t_log_off(struct t_sess *s)
+{
+	int r = vuf_set(&s->conn, VUF_SET_FEATURES, &s->conn.features, 8, NULL, 0);
+
+	if (r == 0)
+		r = t_log_set_addr(s, &s->rx, 0, 0);
+	if (r == 0)
+		r = t_log_set_addr(s, &s->tx, 0, 0);
+	return r;
 }

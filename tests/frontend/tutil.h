@@ -152,6 +152,42 @@ int t_traffic_check(struct t_sess *s, int tapfd, uint32_t seq, uint8_t tag);
 int t_traffic_check_stale(struct t_sess *s, int tapfd, uint32_t seq, uint8_t tag,
 			  uint8_t stale_tag);
 
+/* ---- live migration, as QEMU drives it ---- */
+
+/* A dirty log as the front-end holds it: a memfd and our mapping of all of it. */
+struct t_log {
+	int fd;
+	uint8_t *bits;
+	uint64_t size;	    /* bytes announced with SET_LOG_BASE */
+	uint64_t file_size; /* bytes of the memfd (and of the mapping) */
+};
+
+/* Bytes of log s's guest memory needs (a bit per 4 KiB page up to its end), 8-aligned. */
+uint64_t t_log_need(const struct t_sess *s);
+
+/* Creates a zeroed file_size-byte memfd announced as a size-byte log, and maps it. */
+int t_log_new(struct t_log *l, uint64_t size, uint64_t file_size);
+
+/* Unmaps and closes. */
+void t_log_free(struct t_log *l);
+
+/* Set bits in the announced part of the log. */
+unsigned t_log_count(const struct t_log *l);
+
+/* SET_LOG_BASE (size, offset, fd) and its reply: 0 for the empty SET_LOG_BASE reply QEMU waits
+ * for, -ECONNRESET when the back-end hung up, -EPROTO for any other answer. */
+int t_log_base(struct vuf_conn *c, int fd, uint64_t size, uint64_t offset);
+
+/* SET_VRING_ADDR of vq, with VHOST_VRING_F_LOG and log_gpa when flags is 1. */
+int t_log_set_addr(struct t_sess *s, struct vuf_vq *vq, uint32_t flags, uint64_t log_gpa);
+
+/* What QEMU does when a migration starts: SET_LOG_BASE, SET_FEATURES with LOG_ALL, both rings'
+ * addresses with the log flag and their used rings' guest addresses. */
+int t_log_on(struct t_sess *s, const struct t_log *l);
+
+/* What QEMU does when a migration ends: features without LOG_ALL, addresses without the flag. */
+int t_log_off(struct t_sess *s);
+
 /* Prints a failure line with errno text. */
 void t_fail(const char *what, int r);
 

@@ -19,6 +19,8 @@ SET_LOG_BASE, SET_LOG_FD, SET_VRING_NUM, SET_VRING_ADDR, SET_VRING_BASE = 6, 7, 
 GET_VRING_BASE, SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR = 11, 12, 13, 14
 GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, SET_VRING_ENABLE = 15, 16, 17, 18
 GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG, SET_STATUS, GET_STATUS = 36, 37, 38, 39, 40
+SEND_RARP = 19
+LOG_ALL, LOG_SHMFD, RARP = 1 << 26, 1 << 1, 1 << 2
 
 VERSION, NEED_REPLY = 1, 8
 NOFD = 1 << 8
@@ -88,11 +90,11 @@ def ring_guest():
     return bytes(g)
 
 
-def bring_up(ring=0, kick_nofd=False):
+def bring_up(ring=0, kick_nofd=False, proto=PROTO):
     parts = [
         chunks(msg(GET_FEATURES)),
         chunks(msg(GET_PROTOCOL_FEATURES)),
-        chunks(msg(SET_PROTOCOL_FEATURES, u64(PROTO))),
+        chunks(msg(SET_PROTOCOL_FEATURES, u64(proto))),
         chunks(msg(SET_FEATURES, u64(FEATURES))),
         chunks(msg(GET_QUEUE_NUM)),
         chunks(msg(SET_MEM_TABLE, mem_table([(0, MEMFD_SIZE, UVA, 0)])), 1, MEM),
@@ -168,6 +170,42 @@ def vhost_seeds():
         chunks(msg(SET_VRING_ADDR, struct.pack("<IIQQQQ", 0, 0, UVA + 0x100, UVA + 0x300,
                                                UVA + 0x200, 0))),
         chunks(msg(SET_VRING_KICK, u64(NOFD)))), ring_guest())
+    # Migration: a log in the guest memfd itself (guest memory is 64 KiB: 2 bytes of log),
+    # LOG_ALL, logged used rings, traffic, logging off again; and logs the device must refuse.
+    log_on = stream(
+        chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 8, 0x8000)), 1, MEM),
+        chunks(msg(SET_FEATURES, u64(FEATURES | LOG_ALL))),
+        chunks(msg(SET_VRING_ADDR, struct.pack("<IIQQQQ", 0, 1, UVA + 0x100, UVA + 0x300,
+                                               UVA + 0x200, 0x300))))
+    seeds["migration-log"] = vhost_input(stream(
+        bring_up(proto=PROTO | LOG_SHMFD | RARP), log_on,
+        chunks(msg(SET_VRING_KICK, u64(0)), 1, EVENT),
+        chunks(msg(SET_FEATURES, u64(FEATURES))),
+        chunks(msg(SEND_RARP, u64(0x563412005452), VERSION | NEED_REPLY)), log_on,
+        chunks(msg(GET_VRING_BASE, state(0, 0)))), ring_guest())
+    # Each refused log closes the connection; the harness reconnects, so each case sets up anew.
+    def with_log_shmfd(*parts):
+        return stream(
+            chunks(msg(SET_PROTOCOL_FEATURES, u64(PROTO | LOG_SHMFD | RARP))),
+            chunks(msg(SET_MEM_TABLE, mem_table([(0, MEMFD_SIZE, UVA, 0)])), 1, MEM), *parts)
+    seeds["migration-refusals"] = vhost_input(stream(
+        with_log_shmfd(chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 1, 0)), 1, MEM)),
+        with_log_shmfd(chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 8, MEMFD_SIZE)), 1, MEM)),
+        with_log_shmfd(chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 0, 0)), 1, MEM)),
+        with_log_shmfd(chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 16, (1 << 64) - 8)), 1, MEM)),
+        with_log_shmfd(chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 8, 0)), 1, EVENT)),
+        with_log_shmfd(chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 8, 0)))),
+        chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 8, 0)), 1, MEM),
+        with_log_shmfd(
+            chunks(msg(SET_LOG_BASE, struct.pack("<QQ", 8, 0)), 1, MEM),
+            chunks(msg(SET_VRING_ADDR, struct.pack("<IIQQQQ", 1, 1, UVA + 0x100, UVA + 0x300,
+                                                   UVA + 0x200, 1 << 40), VERSION | NEED_REPLY)),
+            chunks(msg(SET_VRING_ADDR, struct.pack("<IIQQQQ", 1, 6, UVA + 0x100, UVA + 0x300,
+                                                   UVA + 0x200, 0), VERSION | NEED_REPLY)),
+            chunks(msg(SEND_RARP, u64(1), VERSION | NEED_REPLY)),
+            chunks(msg(SEND_RARP, u64(0), VERSION | NEED_REPLY)),
+            chunks(msg(SEND_RARP, u64(0x563412005452), VERSION | NEED_REPLY)),
+            chunks(msg(SEND_RARP, b"\x52\x54")))), ring_guest())
     return seeds
 
 

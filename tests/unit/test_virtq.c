@@ -1651,6 +1651,52 @@ static void test_log_mark_exact(void **state)
 	vlog_free(t.log);
 }
 
+/* A batch merges touching ranges, commits itself when full, and marks what vlog_mark would. */
+static void test_log_batch(void **state)
+{
+	struct vlog_batch b = { 0 };
+	struct tlog t;
+
+	tlog_init(&t);
+	vlog_batch_add(t.log, &b, 4096, 10);
+	vlog_batch_add(t.log, &b, 4096 + 10, 4096); /* touches: merged */
+	vlog_batch_add(t.log, &b, 3 * 4096, 1);	    /* adjacent page: merged */
+	assert_int_equal(b.n, 1);
+	tlog_check(&t); /* nothing marked before the commit */
+	vlog_batch_commit(t.log, &b);
+	tlog_expect(&t, 4096, 3 * 4096);
+	tlog_check(&t);
+	assert_int_equal(b.n, 0);
+	/* Disjoint ranges, more than a batch holds: the batch commits when it is full. */
+	tlog_clear(&t);
+	for (unsigned i = 0; i <= VLOG_BATCH; i++) {
+		vlog_batch_add(t.log, &b, (uint64_t)(VLOG_BATCH - i) * 2 * 4096 + 5, 100);
+		tlog_expect(&t, (uint64_t)(VLOG_BATCH - i) * 2 * 4096 + 5, 100);
+	}
+	assert_int_equal(b.n, 1);
+	assert_true(t.bits[0] || t.bits[1] || t.bits[2] || t.bits[3] || t.bits[4]);
+	vlog_batch_commit(t.log, &b);
+	tlog_check(&t);
+	/* Random ranges in random batches against the byte-by-byte reference. */
+	tlog_clear(&t);
+	for (unsigned i = 0; i < 3000; i++) {
+		uint64_t gpa = rnd() % (LOG_BYTES * 8 * 4096), len = rnd() % (5 * 4096);
+
+		if (gpa + len > LOG_BYTES * 8 * 4096)
+			len = LOG_BYTES * 8 * 4096 - gpa;
+		vlog_batch_add(t.log, &b, gpa, len);
+		tlog_expect(&t, gpa, len);
+		if (rnd() % 7 == 0) {
+			vlog_batch_commit(t.log, &b);
+			tlog_check(&t);
+		}
+	}
+	vlog_batch_commit(t.log, &b);
+	tlog_check(&t);
+	assert_int_equal(t.log->overflows, 0);
+	vlog_free(t.log);
+}
+
 /* Pages beyond the bitmap are counted, never written; a range that wraps is bounded. */
 static void test_log_mark_overflow(void **state)
 {
@@ -1723,23 +1769,32 @@ static void test_log_buffers(void **state)
 	/* Used-ring logging only: buffers still not logged. */
 	virtq_set_log(&g->vq, t.log, false, true, RING_GPA + USED_OFF);
 	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 9010);
+	virtq_log_commit(&g->vq);
 	tlog_check(&t);
 	/* LOG_ALL: the first 9010 bytes of the chain, i.e. all of a and 10 bytes of b. */
 	virtq_set_log(&g->vq, t.log, true, false, 0);
 	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 9010);
+	tlog_check(&t); /* recorded, not marked until the commit */
+	virtq_log_commit(&g->vq);
 	tlog_expect(&t, a, 9000);
 	tlog_expect(&t, b, 10);
 	tlog_check(&t);
 	/* A short frame marks only the pages it reached. */
 	tlog_clear(&t);
 	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 3097);
+	virtq_log_commit(&g->vq);
 	tlog_expect(&t, a, 3097);
 	tlog_check(&t);
 	/* Off again. */
 	tlog_clear(&t);
-	virtq_set_log(&g->vq, NULL, true, true, 0);
+	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 100);
+	virtq_set_log(&g->vq, NULL, true, true, 0); /* what was recorded goes to the old log */
+	tlog_expect(&t, a, 100);
+	tlog_check(&t);
 	assert_null(g->vq.log);
+	tlog_clear(&t);
 	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 9010);
+	virtq_log_commit(&g->vq);
 	tlog_check(&t);
 	vlog_free(t.log);
 }
@@ -1759,18 +1814,44 @@ static void test_log_used(void **state)
 	pop_ok();
 	virtq_set_log(&g->vq, t.log, true, true, used);
 	virtq_push(&g->vq, 7, 64);
-	tlog_expect(&t, used + 4 + 8 * (base % 1024), 8);
-	tlog_check(&t);
 	virtq_flush_notify(&g->vq);
+	tlog_check(&t); /* recorded, marked at the commit */
+	virtq_log_commit(&g->vq);
+	tlog_expect(&t, used + 4 + 8 * (base % 1024), 8);
 	tlog_expect(&t, used + 2, 2);
 	tlog_check(&t);
 	assert_int_not_equal((used + 2) >> 12, (used + 4 + 8 * 600) >> 12);
+	/* A commit between push and flush: the entry now, used->idx at the commit after its
+	 * flush. */
+	tlog_clear(&t);
+	set_desc(9, DATA_GPA, 64, F_WRITE, 0);
+	post(9);
+	pop_ok();
+	virtq_push(&g->vq, 9, 64);
+	virtq_log_commit(&g->vq);
+	tlog_expect(&t, used + 4 + 8 * ((base + 1) % 1024), 8);
+	tlog_check(&t);
+	virtq_flush_notify(&g->vq);
+	virtq_log_commit(&g->vq);
+	tlog_expect(&t, used + 2, 2);
+	tlog_check(&t);
+	/* Entries that wrap around the end of the ring mark both ends. */
+	tlog_clear(&t);
+	for (unsigned i = 0; i < 1024 - (base + 2) + 3; i++) {
+		virtq_push(&g->vq, 9, 64); /* the engine does not check ids: the device does */
+	}
+	virtq_flush_notify(&g->vq);
+	virtq_log_commit(&g->vq);
+	tlog_expect(&t, used + 4 + 8 * (base + 2), 8 * (1024 - (base + 2)));
+	tlog_expect(&t, used + 4, 8 * 3);
+	tlog_expect(&t, used + 2, 2);
+	tlog_check(&t);
 	/* avail_event sits after the ring, on a third page. */
 	tlog_clear(&t);
 	virtq_enable_notify(&g->vq);
 	tlog_expect(&t, used + 4 + 8 * 1024, 2);
 	tlog_check(&t);
-	assert_int_equal(used_avail_event(), base + 1);
+	assert_int_equal(used_avail_event(), base + 2);
 	/* Buffers only: the used ring is not logged. */
 	tlog_clear(&t);
 	virtq_set_log(&g->vq, t.log, true, false, used);
@@ -1779,6 +1860,7 @@ static void test_log_used(void **state)
 	pop_ok();
 	virtq_push(&g->vq, 8, 64);
 	virtq_flush_notify(&g->vq);
+	virtq_log_commit(&g->vq);
 	tlog_check(&t);
 	vlog_free(t.log);
 }
@@ -1867,6 +1949,7 @@ int main(void)
 		T(test_no_call_fd),
 		T(test_log_mark_exact),
 		T(test_log_mark_overflow),
+		T(test_log_batch),
 		T(test_log_map),
 		T(test_log_buffers),
 		T(test_log_used),
