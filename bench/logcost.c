@@ -14,6 +14,7 @@
  * Output, one line per window: "window run=N log=off|on frames=F seconds=S mpps=R".
  *
  * Usage: logcost -s SOCK [-m rx|tx] [-S SIZE] [-r RUNS] [-w WINDOW_MS] [-W WARMUP_MS] [-c SWEEP_MS]
+ *        [-n]   (-n: never log, only "off" windows: for a back-end without logging)
  */
 #include "tutil.h"
 
@@ -26,7 +27,7 @@
 
 struct opts {
 	const char *sock;
-	bool tx;
+	bool tx, never; /* never: no logging at all (a back-end without it), off windows only */
 	unsigned size, runs, window_ms, warmup_ms, sweep_ms;
 };
 
@@ -89,9 +90,10 @@ static void parse(int argc, char **argv, struct opts *o)
 {
 	int c;
 
-	*o = (struct opts){ .size = 64, .runs = 5, .window_ms = 2000, .warmup_ms = 1000,
-			    .sweep_ms = 10 };
-	while ((c = getopt(argc, argv, "s:m:S:r:w:W:c:")) != -1) {
+	*o = (struct opts){
+		.size = 64, .runs = 5, .window_ms = 2000, .warmup_ms = 1000, .sweep_ms = 10
+	};
+	while ((c = getopt(argc, argv, "s:m:S:r:w:W:c:n")) != -1) {
 		switch (c) {
 		case 's':
 			o->sock = optarg;
@@ -114,23 +116,27 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'c':
 			o->sweep_ms = (unsigned)atoi(optarg);
 			break;
+		case 'n':
+			o->never = true;
+			break;
 		default:
 			goto usage;
 		}
 	}
-	if (o->sock && o->size >= 60 && o->size <= 1514 && o->runs && o->window_ms &&
-	    o->sweep_ms)
+	if (o->sock && o->size >= 60 && o->size <= 1514 && o->runs && o->window_ms && o->sweep_ms)
 		return;
 usage:
 	fprintf(stderr, "usage: logcost -s SOCK [-m rx|tx] [-S SIZE 60..1514] [-r RUNS] "
-			"[-w WINDOW_MS] [-W WARMUP_MS] [-c SWEEP_MS]\n");
+			"[-w WINDOW_MS] [-W WARMUP_MS] [-c SWEEP_MS] [-n]\n");
 	exit(2);
 }
 
 /* Connects, fills the ring, then measures RUNS pairs of windows (off, on). */
 int main(int argc, char **argv)
 {
-	struct t_opts to = { .qsize = 256, .rx_slots = 256, .rx_slot_size = 2048,
+	struct t_opts to = { .qsize = 256,
+			     .rx_slots = 256,
+			     .rx_slot_size = 2048,
 			     .mem_size = 8 << 20,
 			     .pfeatures = T_PFEATURES | VUF_BIT(VUF_PF_LOG_SHMFD) };
 	static struct t_sess s;
@@ -144,7 +150,7 @@ int main(int argc, char **argv)
 		to.no_rx_post = true;
 	if (t_sess_open(&s, o.sock, &to) < 0)
 		return 1;
-	if (!(s.conn.protocol_features & VUF_BIT(VUF_PF_LOG_SHMFD))) {
+	if (!o.never && !(s.conn.protocol_features & VUF_BIT(VUF_PF_LOG_SHMFD))) {
 		fprintf(stderr, "logcost: the back-end offers no LOG_SHMFD\n");
 		return 1;
 	}
@@ -171,7 +177,7 @@ int main(int argc, char **argv)
 	}
 	spin(vq, (uint64_t)o.warmup_ms * 1000000, NULL, 0);
 	for (unsigned run = 1; run <= o.runs; run++) {
-		for (int on = 0; on < 2; on++) {
+		for (int on = 0; on < (o.never ? 1 : 2); on++) {
 			uint64_t t0, frames;
 			double secs;
 
@@ -190,7 +196,8 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
-	t_log_off(&s);
+	if (!o.never)
+		t_log_off(&s);
 	t_log_free(&l);
 	t_sess_close(&s);
 	return 0;

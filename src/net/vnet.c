@@ -658,7 +658,10 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 			continue;
 		}
 		rx_commit(n, q, vq, niov, nch, (size_t)len);
-		done++;
+		/* Published per burst, as in the burst path: the guest takes these while we go on,
+		 * and at most a burst is ever read but not yet visible to it. */
+		if (++done % VNET_BURST == 0)
+			virtq_flush_notify(vq);
 	}
 	virtq_flush_notify(vq);
 	virtq_log_commit(vq); /* buffers and used entries of the pass, when migrating */
