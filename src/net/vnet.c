@@ -368,6 +368,9 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	*ret_done = 0;
 	if (!ring->started || !virtq_ready(vq))
 		return VNET_IDLE;
+	/* Chains posted before a restart wait for the ring to be enabled (see vu_ring.hold). */
+	if (!ring->enabled && ring->hold && vq->last_avail != ring->hold_avail)
+		return VNET_IDLE;
 	virtq_disable_notify(vq);
 	sc->tx_n = sc->tx_pool = sc->tx_chains = 0;
 	while (done < VNET_TX_BUDGET && bytes < VNET_BYTE_BUDGET && r == 0) {

@@ -126,6 +126,7 @@ static void ring_reset(struct vu_dev *dev, unsigned idx)
 	ring->base = 0;
 	ring->log_used = false;
 	ring->log_gpa = 0;
+	ring->hold = false;
 }
 
 /* Forgets everything negotiated on the connection, keeping the connection itself. */
@@ -421,6 +422,11 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 		/* Without PROTOCOL_FEATURES a ring is enabled the moment it starts. */
 		if (!(dev->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
 			ring->enabled = true;
+		/* What the guest posted before we started (an index beyond the ring is its
+		 * error, reported when the ring is walked; then nothing is held). */
+		ring->hold_avail = virtq_avail_idx(&ring->vq);
+		ring->hold = !ring->enabled && ring->hold_avail != ring->base &&
+			     (uint16_t)(ring->hold_avail - ring->base) <= ring->vq.num;
 	}
 	old_kick = ring->kick_fd;
 	ring->kick_fd = msg->nfds ? take_msg_fd(msg, 0) : -1;
@@ -557,6 +563,8 @@ static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
 	if (msg->p.state.num > 1)
 		return -EINVAL;
 	dev->ring[idx].enabled = msg->p.state.num;
+	if (msg->p.state.num)
+		dev->ring[idx].hold = false; /* held chains go now; later disables discard */
 	log_debug("%s: ring %u %s", dev->name, idx, msg->p.state.num ? "enabled" : "disabled");
 	ring_changed(dev, idx);
 	return 0;

@@ -27,6 +27,14 @@ struct vu_ring {
 	bool num_set;
 	bool addr_set;
 	uint16_t base; /* SET_VRING_BASE value, the start index */
+	/*
+	 * Chains the guest had posted when the ring started (up to avail index hold_avail) wait
+	 * for SET_VRING_ENABLE instead of being discarded as a disabled ring's new ones are: a
+	 * front-end that reconnects (or a migration destination) starts rings before it enables
+	 * them, and the guest's pending frames must not be lost in between.
+	 */
+	bool hold;
+	uint16_t hold_avail;
 	bool log_used; /* SET_VRING_ADDR asked for used-ring logging at log_gpa */
 	uint64_t log_gpa;
 	char name[48];

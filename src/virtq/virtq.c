@@ -269,6 +269,13 @@ void virtq_unmap(struct virtq *vq)
 	vq->desc = vq->avail = vq->used = NULL;
 }
 
+uint16_t virtq_avail_idx(const struct virtq *vq)
+{
+	const struct vring_avail *avail = vq->avail;
+
+	return avail ? guest_load16_acquire(&avail->idx) : vq->last_avail;
+}
+
 bool virtq_has_work(struct virtq *vq)
 {
 	struct vring_avail *avail = vq->avail;

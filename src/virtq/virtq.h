@@ -133,6 +133,9 @@ void virtq_disable_notify(struct virtq *vq);
 /* Asks the guest to kick again; returns true if buffers arrived meanwhile (poll again). */
 bool virtq_enable_notify(struct virtq *vq);
 
+/* The avail index the guest has published (read once, not trusted: compare before use). */
+uint16_t virtq_avail_idx(const struct virtq *vq);
+
 /* True when the guest has posted buffers we have not taken. */
 bool virtq_has_work(struct virtq *vq);
 
