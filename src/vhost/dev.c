@@ -475,7 +475,7 @@ static int h_set_log_base(struct vu_dev *dev, struct vu_msg *msg)
 	const struct vu_log *lg = &msg->p.log;
 	struct vlog *log = NULL, *old;
 	const char *gap;
-	int r;
+	int r, seals;
 
 	if (!(dev->proto & (1ull << VU_PROTOCOL_F_LOG_SHMFD))) {
 		log_warn("%s: SET_LOG_BASE without the LOG_SHMFD protocol feature", dev->name);
@@ -503,7 +503,11 @@ static int h_set_log_base(struct vu_dev *dev, struct vu_msg *msg)
 	dev->log = log;
 	rings_apply_log(dev);
 	vlog_free(old);
-	log_info("%s: dirty log of %" PRIu64 " bytes mapped", dev->name, lg->mmap_size);
+	/* QEMU seals its log against shrinking; a log that can shrink under us is a SIGBUS a
+	 * front-end can trigger at will (see the hardening notes in README.md). */
+	seals = fcntl(msg->fds[0], F_GET_SEALS);
+	log_info("%s: dirty log of %" PRIu64 " bytes mapped%s", dev->name, lg->mmap_size,
+		 seals >= 0 && (seals & F_SEAL_SHRINK) ? "" : " (not sealed against shrinking)");
 	return reply(dev, msg, "", 0);
 }
 
