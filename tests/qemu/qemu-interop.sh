@@ -110,7 +110,7 @@ features=$(qi_result features)
 echo "     guest features: $features ($(qi_feature_names "$features"))"
 # Bit numbers from the virtio spec (5.1.3): what vhostd must offer and a
 # Linux guest accepts.
-for fb in CSUM:0 GUEST_CSUM:1 HOST_TSO4:11 MRG_RXBUF:15 VERSION_1:32; do
+for fb in CSUM:0 GUEST_CSUM:1 HOST_TSO4:11 MRG_RXBUF:15 GUEST_ANNOUNCE:21 VERSION_1:32; do
 	check "guest negotiated VIRTIO_NET_F_${fb%%:*} (bit ${fb##*:})" \
 		qi_feature_bit "$features" "${fb##*:}"
 done
