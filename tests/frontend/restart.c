@@ -71,8 +71,9 @@ static void daemon_start(void)
 		logf = fopen(rs.log, "a");
 		if (!logf || dup2(fileno(logf), 2) < 0 || (p[1] != 3 && dup2(p[1], 3) < 0))
 			_exit(127);
-		execl(rs.vhostd, rs.vhostd, "--port", port, "--control", rs.ctl, "--ready-fd",
-		      "3", "--log-level", getenv("VUF_LOG_LEVEL") ? getenv("VUF_LOG_LEVEL") : "info", (char *)NULL);
+		execl(rs.vhostd, rs.vhostd, "--port", port, "--control", rs.ctl, "--ready-fd", "3",
+		      "--log-level", getenv("VUF_LOG_LEVEL") ? getenv("VUF_LOG_LEVEL") : "info",
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
