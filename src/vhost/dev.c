@@ -401,6 +401,7 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 	unsigned idx = msg->p.u64 & VU_VRING_IDX_MASK;
 	struct vu_ring *ring = &dev->ring[idx];
 	int old_kick, r;
+	uint16_t used;
 
 	if (msg->nfds && adopt_eventfd(dev, msg->fds[0]) < 0)
 		return -EINVAL;
@@ -417,6 +418,24 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 			log_warn("%s: ring %u addresses not usable: %s", dev->name, idx,
 				 strerror(-r));
 			return r;
+		}
+		/*
+		 * The used index in guest memory is where the guest's view of this ring stands.
+		 * A front-end that reconnects without resetting its rings (DPDK's virtio-user
+		 * sends base 0) or that lost track of chains in flight disagrees with it; starting
+		 * anywhere else would fault the ring (avail far ahead) or leave chains the guest
+		 * waits for forever. So the ring starts at the used index: chains after it are
+		 * processed again (some transmitted frames may be sent twice).
+		 */
+		used = virtq_used_idx(&ring->vq);
+		if (used != ring->base) {
+			log_warn("%s: ring %u: base %u from the front-end, used index %u in guest "
+				 "memory: starting at %u",
+				 dev->name, idx, ring->base, used, used);
+			ring->base = used;
+			r = virtq_map(&ring->vq, used);
+			if (r < 0)
+				return r;
 		}
 		ring->started = true;
 		/* Without PROTOCOL_FEATURES a ring is enabled the moment it starts. */

@@ -276,6 +276,13 @@ uint16_t virtq_avail_idx(const struct virtq *vq)
 	return avail ? guest_load16_acquire(&avail->idx) : vq->last_avail;
 }
 
+uint16_t virtq_used_idx(const struct virtq *vq)
+{
+	const struct vring_used *used = vq->used;
+
+	return used ? guest_load16_acquire(&used->idx) : vq->used_idx;
+}
+
 bool virtq_has_work(struct virtq *vq)
 {
 	struct vring_avail *avail = vq->avail;

@@ -136,6 +136,9 @@ bool virtq_enable_notify(struct virtq *vq);
 /* The avail index the guest has published (read once, not trusted: compare before use). */
 uint16_t virtq_avail_idx(const struct virtq *vq);
 
+/* The used index as it stands in guest memory (read once; the guest can write it too). */
+uint16_t virtq_used_idx(const struct virtq *vq);
+
 /* True when the guest has posted buffers we have not taken. */
 bool virtq_has_work(struct virtq *vq);
 

@@ -824,6 +824,44 @@ static void guest_write(uint64_t gpa, const void *v, size_t len)
  * called, kick fd kept non-blocking), the device pops what the guest posted through the memfd,
  * and GET_VRING_BASE then reports base + popped, stops the ring and closes its kick fd.
  */
+/*
+ * A front-end that reconnects without resetting its rings sends a base that disagrees with the
+ * used index in guest memory (DPDK's virtio-user sends 0): the ring starts at the used index, so
+ * the chains after it are taken, and nothing faults.
+ */
+static void test_vring_base_follows_used(void **state)
+{
+	uint16_t used = 500, avail = 502, heads[2] = { 3, 1 };
+	struct vu_vring_state st = { 0, 0 };
+	struct iovec iov[4];
+	struct virtq_chain ch;
+	int kick = new_efd();
+
+	prepare_ring0();
+	for (uint16_t i = 0; i < 2; i++) {
+		struct {
+			uint64_t addr;
+			uint32_t len;
+			uint16_t flags, next;
+		} d = { 0x8000 + 16 * heads[i], 16, 0, 0 };
+
+		guest_write(DESC_GPA + 16 * heads[i], &d, sizeof(d));
+		guest_write(AVAIL_GPA + 4 + 2 * ((uint16_t)(used + i) % QSIZE), &heads[i], 2);
+	}
+	guest_write(AVAIL_GPA + 2, &avail, 2);
+	guest_write(USED_GPA + 2, &used, 2);
+	assert_int_equal(xfer(VU_SET_VRING_BASE, VU_VERSION, &st, 8, NULL, 0), 0);
+	assert_int_equal(xfer(VU_SET_VRING_KICK, VU_VERSION, &(uint64_t){ 0 }, 8, &kick, 1), 0);
+	assert_int_equal(f->dev.ring[0].base, used);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(virtq_pop(&f->dev.ring[0].vq, iov, 4, &ch), 1);
+		assert_int_equal(ch.head, heads[i]);
+	}
+	assert_int_equal(virtq_pop(&f->dev.ring[0].vq, iov, 4, &ch), 0);
+	assert_false(f->dev.ring[0].vq.broken);
+	close(kick);
+}
+
 static void test_vring_base(void **state)
 {
 	struct vu_vring_state st = { 1, 1234 }, got;
@@ -866,6 +904,7 @@ static void test_vring_base(void **state)
 	}
 	idx = (uint16_t)(base + 3);
 	guest_write(AVAIL_GPA + 2, &idx, 2);
+	guest_write(USED_GPA + 2, &base, 2); /* as a front-end leaves it: used up to base */
 	st = (struct vu_vring_state){ 0, base };
 	assert_int_equal(xfer(VU_SET_VRING_BASE, VU_VERSION, &st, 8, NULL, 0), 0);
 	fd_before = count_fds();
@@ -1225,6 +1264,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mem_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_rem_mem_reg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vring_base, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vring_base_follows_used, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_alignment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enable_and_num, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_hygiene, setup, teardown),
