@@ -286,7 +286,9 @@ void qp_fini(struct qp *qp)
 	worker_remove_poller(qp->w, &qp->poller);
 	qp->poller.active = false;
 	qp->running = false;
-	/* A deferred entry may still sit on the worker's list; on_work sees running == false. */
+	/* The pair's memory goes with its port: it must not stay on the worker's deferred list
+	 * (a port freed under traffic left it there, and the worker then ran freed memory). */
+	loop_undefer(worker_loop(qp->w), &qp->work);
 }
 
 void qp_sync(struct qp *qp)

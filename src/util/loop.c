@@ -125,6 +125,18 @@ void loop_defer(struct loop *l, struct ev *ev)
 	l->deferred = ev;
 }
 
+void loop_undefer(struct loop *l, struct ev *ev)
+{
+	for (struct ev **p = &l->deferred; *p; p = &(*p)->next_deferred) {
+		if (*p == ev) {
+			*p = ev->next_deferred;
+			break;
+		}
+	}
+	ev->deferred = false;
+	ev->next_deferred = NULL;
+}
+
 void loop_set_lock(struct loop *l, pthread_mutex_t *lock)
 {
 	l->lock = lock;

@@ -44,6 +44,12 @@ void loop_del(struct loop *l, struct ev *ev);
 void loop_defer(struct loop *l, struct ev *ev);
 
 /*
+ * Takes ev off the deferred list if it is on it (before the memory holding ev is freed). Needs
+ * the loop's lock when the loop has one.
+ */
+void loop_undefer(struct loop *l, struct ev *ev);
+
+/*
  * Waits for events (not at all when work is deferred or the poll hook asked to run again), then,
  * holding the loop's lock if it has one, runs the callbacks, the deferred work and the poll hook.
  * Returns 0 or a negative errno.
