@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?= -Dwerror=true
 
-.PHONY: all deps check check-plain check-asan check-long demo bench bench-log format format-check lint clean
+.PHONY: all deps check check-plain check-asan demo bench bench-log format format-check lint clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -21,18 +21,12 @@ check: deps format-check lint check-plain check-asan
 
 check-plain: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
-	meson test -C $(BUILD) --print-errorlogs --num-processes 1 --timeout-multiplier 2 --no-suite long
+	meson test -C $(BUILD) --print-errorlogs --num-processes 1 --timeout-multiplier 2
 
 check-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 1 --timeout-multiplier 3 \
-		--no-suite long
-
-# The long torture runs (suite `long`: 1000 front-end connect/disconnect cycles), plain build.
-check-long: deps $(BUILD)/build.ninja
-	ninja -C $(BUILD)
-	meson test -C $(BUILD) --print-errorlogs --num-processes 1 --suite long
+		meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 1 --timeout-multiplier 3
 
 demo: deps all
 	scripts/demo.sh

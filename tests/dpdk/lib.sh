@@ -290,3 +290,77 @@ vs_field() {
 	[[ $VS_LINE =~ $re ]] || fail "no $1 in vhostd stats: $VS_LINE"
 	echo "${BASH_REMATCH[2]}"
 }
+
+# ---------------------------------------------------------------------------------------------
+# vhostd in a namespace, crashes and process accounting (dpdk-restart.sh, dpdk-cycles.sh)
+
+# netns_up NS: creates namespace NS with lo up and IPv6 off, so the kernel sends nothing
+# unsolicited on a tap inside it. The caller deletes NS in its cleanup_hook.
+netns_up() {
+	ip netns add "$1" || fail "cannot create netns $1"
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 || fail "cannot disable IPv6 in $1"
+	ip -n "$1" link set lo up
+}
+
+# vhostd_launch NS CTL PORT_SPEC [ARGS...]: starts $VHOSTD inside namespace NS with one
+# --port PORT_SPEC and control socket CTL (log appended to $WORK/vhostd.log), waits for its
+# READY=1 and leaves its pid in VHOSTD_PID.
+vhostd_launch() {
+	local ns=$1 ctl=$2 port=$3 line=
+	shift 3
+	rm -f "$WORK/ready"
+	mkfifo "$WORK/ready" || fail "mkfifo"
+	ip netns exec "$ns" "$VHOSTD" --port "$port" --control "$ctl" --ready-fd 3 "$@" \
+		3>"$WORK/ready" 2>>"$WORK/vhostd.log" &
+	VHOSTD_PID=$!
+	read -r -t 20 line <"$WORK/ready"
+	rm -f "$WORK/ready"
+	[[ $line == READY=1 ]] || fail "vhostd did not become ready (got '$line')"
+}
+
+# tp_kill NAME SIGNAL: sends SIGNAL to testpmd NAME by pid (a crash, not a quit), reaps it and
+# closes its fifos, so that tp_start NAME can start it again.
+tp_kill() {
+	local name=$1 fd
+	kill "-$2" "${TP_PID[$name]}" 2>/dev/null
+	wait "${TP_PID[$name]}" 2>/dev/null
+	TP_PID[$name]=
+	fd=${TP_IN[$name]} && exec {fd}>&-
+	fd=${TP_OUT[$name]} && exec {fd}<&-
+	rm -f "$WORK/$name.in" "$WORK/$name.out"
+}
+
+# proc_fds PID: prints how many file descriptors process PID has open.
+proc_fds() {
+	local fds=("/proc/$1/fd/"*)
+	[[ -e ${fds[0]} ]] || fail "cannot read /proc/$1/fd"
+	echo "${#fds[@]}"
+}
+
+# proc_status PID FIELD: prints the number of /proc/PID/status line FIELD (kB for sizes).
+proc_status() {
+	awk -v f="$2:" '$1 == f { print $2; found = 1 } END { exit !found }' "/proc/$1/status" ||
+		fail "no $2 in /proc/$1/status"
+}
+
+# proc_maps PID: prints how many mappings process PID has.
+proc_maps() {
+	local n
+	n=$(wc -l <"/proc/$1/maps") || fail "cannot read /proc/$1/maps"
+	echo "$n"
+}
+
+# wait_fast SECS DESCRIPTION CMD...: wait_until with a 5 ms pause between tries, for loops that
+# wait for a counter many times (each try already costs a process or a testpmd round trip).
+wait_fast() {
+	local secs=$1 what=$2 now deadline
+	shift 2
+	now_ms now
+	deadline=$((now + secs * 1000))
+	until "$@"; do
+		now_ms now
+		((now < deadline)) || fail "timed out after ${secs}s waiting for $what"
+		sleep 0.005
+	done
+}

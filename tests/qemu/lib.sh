@@ -298,3 +298,73 @@ qi_dump_logs() {
 		tail -n 80 "$f" | sed 's/\r$//' >&2
 	done
 }
+
+# qi_launch_vhostd [PORT_OPTIONS]: starts vhostd in the namespace (port vm0 on $QI_SOCK,
+# tap $QI_TAP, plus ",PORT_OPTIONS" such as mode=client), its log appended to
+# $QI_VHOSTD_LOG, and waits for READY=1. Unlike qi_start_vhostd it leaves the tap's
+# addresses alone, so calling it again with the same options restarts vhostd on a tap
+# that already has them (a persistent tap survives the daemon).
+qi_launch_vhostd() {
+	local line="" port="name=vm0,socket=$QI_SOCK,backend=tap,ifname=$QI_TAP"
+	[ -n "${1:-}" ] && port="$port,$1"
+	[ "${QI_QUEUES:-1}" -gt 1 ] && port="$port,queues=$QI_QUEUES"
+	rm -f "$QI_DIR/ready"
+	mkfifo "$QI_DIR/ready" || return 1
+	ip netns exec "$QI_NS" "$VHOSTD" --port "$port" --control "$QI_CTL" \
+		--log-level "${QI_VHOSTD_LOG_LEVEL:-info}" --ready-fd 3 3>"$QI_DIR/ready" \
+		2>>"$QI_VHOSTD_LOG" &
+	QI_VHOSTD_PID=$!
+	read -r -t 20 line <"$QI_DIR/ready" || true
+	rm -f "$QI_DIR/ready"
+	if [ "$line" != "READY=1" ]; then
+		qi_log "vhostd did not report READY=1 (got '$line')"
+		return 1
+	fi
+}
+
+# qi_launch_guest CHARDEV_OPTIONS: qi_start_guest (vhost-user only) with
+# ",CHARDEV_OPTIONS" on the socket chardev (e.g. reconnect=1, or server=on,wait=off)
+# and vhostd.arg=$QI_JOB_ARG on the kernel command line when that is set. The console
+# goes to $QI_GUEST_LOG, QEMU's output to $QI_QEMU_LOG (both truncated): a caller that
+# boots guests one after another points them at new files first.
+qi_launch_guest() {
+	local chardev="socket,id=c0,path=$QI_SOCK" device netdev append
+	[ -n "${1:-}" ] && chardev="$chardev,$1"
+	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC"
+	netdev="vhost-user,id=n0,chardev=c0"
+	if [ "${QI_QUEUES:-1}" -gt 1 ]; then
+		device="$device,mq=on"
+		netdev="$netdev,queues=$QI_QUEUES"
+	fi
+	append="console=ttyS0 panic=-1 quiet vhostd.job=${QI_JOB:-test}"
+	append="$append vhostd.ip=$QI_GUEST_IP/$QI_PREFIX vhostd.peer=$QI_HOST_IP"
+	append="$append vhostd.queues=${QI_QUEUES:-1} vhostd.streams=${QI_STREAMS:-1}"
+	[ -n "${QI_JOB_ARG:-}" ] && append="$append vhostd.arg=$QI_JOB_ARG"
+	: >"$QI_GUEST_LOG"
+	# shellcheck disable=SC2054 # commas belong to QEMU option values
+	timeout -k 10 "${QI_QEMU_TIMEOUT:-180}" qemu-system-x86_64 -chardev "$chardev" \
+		-nodefaults -no-user-config -accel tcg -m 256 -smp 1 \
+		-object memory-backend-memfd,id=mem0,size=256M,share=on -numa node,memdev=mem0 \
+		-kernel "$QI_KERNEL" -initrd "$GUEST_INITRD" -append "$append" \
+		-netdev "$netdev" -device "$device" \
+		-display none -monitor none -serial "file:$QI_GUEST_LOG" -no-reboot \
+		</dev/null >"$QI_QEMU_LOG" 2>&1 &
+	QI_QEMU_PID=$!
+}
+
+# qi_wait_result WHAT SECONDS: waits for the guest's "VHOSTD-RESULT WHAT" line (the
+# console has no other event: polled with a deadline); returns 1 on timeout or when
+# QEMU has exited without printing it.
+qi_wait_result() {
+	local what=$1 i
+	for ((i = 0; i < $2 * 20; i++)); do
+		qi_has "$what" && return 0
+		if [ -n "$QI_QEMU_PID" ] && ! kill -0 "$QI_QEMU_PID" 2>/dev/null; then
+			qi_has "$what"
+			return
+		fi
+		sleep 0.05
+	done
+	qi_log "no VHOSTD-RESULT $what from the guest within $2 s"
+	return 1
+}
