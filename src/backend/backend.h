@@ -43,6 +43,11 @@ struct backend_ops {
 	int (*recv_burst)(struct backend *be, unsigned q, struct be_frame *f, unsigned n);
 	/* Optional: the burst of sends on queue q is over (publish what was batched). */
 	void (*flush)(struct backend *be, unsigned q);
+	/*
+	 * Optional: throws away the frames waiting on queue q (at most `max`), returning how many.
+	 * They arrived while no guest listened and belong to none (see vnet_rx_discard()).
+	 */
+	unsigned (*discard)(struct backend *be, unsigned q, unsigned max);
 	/* Largest frame (without header) the device can hand us with the current settings. */
 	unsigned (*max_frame)(struct backend *be);
 	void (*destroy)(struct backend *be);

@@ -216,6 +216,17 @@ static int tap_recv_burst(struct backend *be, unsigned q, struct be_frame *f, un
 	return tap_burst(be, q, f, n, false);
 }
 
+/* backend_ops.discard: reads queue q empty (up to max frames) into a throw-away buffer. */
+static unsigned tap_discard(struct backend *be, unsigned q, unsigned max)
+{
+	static uint8_t sink[65536 + 64]; /* control thread only; contents never read */
+	unsigned n = 0;
+
+	while (n < max && read(to_tap(be)->fds[q], sink, sizeof(sink)) >= 0)
+		n++;
+	return n;
+}
+
 /* backend_ops.max_frame: from the MTU, or 64 KiB when the kernel may hand us GSO. */
 static unsigned tap_max_frame(struct backend *be)
 {
@@ -246,6 +257,7 @@ static const struct backend_ops tap_ops = {
 	.recv = tap_recv,
 	.send_burst = tap_send_burst,
 	.recv_burst = tap_recv_burst,
+	.discard = tap_discard,
 	.max_frame = tap_max_frame,
 	.destroy = tap_destroy,
 };

@@ -45,6 +45,7 @@ struct port {
 	struct worker *workers[VU_MAX_QUEUE_PAIRS]; /* distinct workers, ascending, for locking */
 	unsigned nworkers;
 	struct qp qp[VU_MAX_QUEUE_PAIRS];
+	bool rx_started[VU_MAX_QUEUE_PAIRS]; /* as on_ring_changed() last saw the receive rings */
 };
 
 const struct port_config *port_config(const struct port *p)
@@ -91,7 +92,13 @@ int port_link_peers(struct port *a, struct port *b)
 static void on_ring_changed(void *opaque, unsigned idx)
 {
 	struct port *p = opaque;
+	bool started = p->dev.ring[idx].started;
 
+	/* A receive ring starting: what the back-end queued meanwhile is no one's. */
+	if (idx % 2 == 0 && started && !p->rx_started[idx / 2])
+		vnet_rx_discard(p->net, idx / 2);
+	if (idx % 2 == 0)
+		p->rx_started[idx / 2] = started;
 	qp_sync(&p->qp[idx / 2]);
 }
 

@@ -812,3 +812,17 @@ int vnet_announce(struct vnet *n, const uint8_t mac[6])
 		 mac[2], mac[3], mac[4], mac[5]);
 	return 0;
 }
+
+unsigned vnet_rx_discard(struct vnet *n, unsigned q)
+{
+	/* Bounded: a device that never runs dry (a generator, a flood) cannot hold us here. */
+	unsigned k = n->be->ops->discard ? n->be->ops->discard(n->be, q, 4096) : 0;
+
+	if (k) {
+		n->qs[q].st.rx_dropped += k;
+		log_info("%s: discarded %u frame(s) queued on the back-end before receive queue %u "
+			 "started",
+			 n->dev->name, k, q);
+	}
+	return k;
+}

@@ -83,3 +83,11 @@ void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret);
  * thread (a peer back-end delivers through the scratch buffers). Returns 0 or a negative errno.
  */
 int vnet_announce(struct vnet *n, const uint8_t mac[6]);
+
+/*
+ * Throws away what waits on the back-end's queue q when the guest's receive ring starts: those
+ * frames arrived while no guest listened on this port (a previous front-end's, or the port's
+ * before a migration moved the guest here and back) and would reach it late, out of order, or
+ * reach another guest. Counted in rx_dropped. Needs the port locked. Returns how many.
+ */
+unsigned vnet_rx_discard(struct vnet *n, unsigned q);
