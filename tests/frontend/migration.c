@@ -10,6 +10,8 @@
  * - Logging switched on and off while frames are in flight loses none of them, and a second
  *   SET_LOG_BASE (a second migration) moves the marks to the new log.
  * - SEND_RARP puts a RARP for the guest's MAC on the tap.
+ * - Frames that reached the tap while no guest listened (between two front-ends, as around a
+ *   migration away and back) are discarded and counted, not handed to the next guest.
  * - Hostile logs and addresses are refused (REPLY_ACK failure, or the connection closed for a
  *   log that cannot be answered honestly); vhostd lives and p1 carries traffic after each.
  */
@@ -358,6 +360,35 @@ static void test_log_bounds(void **state)
 	t_log_free(&l);
 }
 
+/* Frames that reached the tap while no guest listened are not handed to the next one. */
+static void test_stale_frames_discarded(void **state)
+{
+	struct t_opts o = { .pfeatures = LOG_PFEATURES };
+	struct t_stats before, after;
+	uint8_t f[300], in[2048];
+	struct vuf_rx_pkt pkt;
+	int n;
+
+	t_sess_close(&m.p0);
+	assert_int_equal(t_stats_wait(m.env.ctl, "p0", offsetof(struct t_stats, rx_packets), 0,
+				      T_TIMEOUT, &before),
+			 0);
+	/* The port waits for a front-end; its tap fd stays open, so these queue up. */
+	for (unsigned i = 0; i < 20; i++) {
+		t_frame(f, sizeof(f), 500000 + i, 0x96);
+		assert_true(t_pkt_send(m.tap0, f, sizeof(f)) >= 0);
+	}
+	assert_int_equal(t_sess_open(&m.p0, m.env.sock[0], &o), 0);
+	t_frame(f, sizeof(f), 600000, 0x97);
+	assert_true(t_pkt_send(m.tap0, f, sizeof(f)) >= 0);
+	n = t_sess_rx(&m.p0, in, sizeof(in), &pkt, T_TIMEOUT);
+	assert_int_equal(n, (int)sizeof(f));
+	if (t_frame_seq(in) != 600000)
+		fail_msg("the new guest got frame %u, queued before it connected", t_frame_seq(in));
+	assert_int_equal(t_stats(m.env.ctl, "p0", &after), 0);
+	assert_int_equal(after.rx_dropped - before.rx_dropped, 20);
+}
+
 /* After each case: vhostd alive, p1 carries traffic both ways. */
 static int check_p1(void **state)
 {
@@ -414,8 +445,13 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_log_exact),   T(test_log_toggle),       T(test_rarp),
-		T(test_hostile_log), T(test_hostile_ring_log), T(test_log_bounds),
+		T(test_log_exact),
+		T(test_log_toggle),
+		T(test_rarp),
+		T(test_hostile_log),
+		T(test_hostile_ring_log),
+		T(test_log_bounds),
+		T(test_stale_frames_discarded),
 	};
 
 	return cmocka_run_group_tests_name("frontend-migration", tests, setup, teardown);
