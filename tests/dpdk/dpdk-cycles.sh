@@ -35,7 +35,10 @@
 #                              over 1000 cycles, 5 kB a cycle over 50.
 # Run time here: about 140 ms a cycle (2.5 min for 1000).
 #
-# usage: dpdk-cycles.sh [--cycles N] [TAPINJECT]   (as root; meson passes the built tapinject)
+# usage: dpdk-cycles.sh [--cycles N] [--no-rss] [TAPINJECT]   (as root; meson passes the built
+#        tapinject; --no-rss for a sanitizer build: ASan keeps freed memory in its quarantine,
+#        so resident memory grows by design there, and leaks are LeakSanitizer's to report when
+#        the daemon exits, which this script checks through its exit status)
 #   VHOSTD, VHOSTCTL         the daemon and its control client (default from VHOSTD_BUILDDIR)
 #   DPDK_CYCLES_KEEP=1       keep the work directory (logs) after the run
 #
@@ -49,6 +52,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 CYCLES=50
+CHECK_RSS=1
 TAPINJECT=
 while (($#)); do
 	case $1 in
@@ -56,8 +60,12 @@ while (($#)); do
 		CYCLES=$2
 		shift 2
 		;;
+	--no-rss)
+		CHECK_RSS=0
+		shift
+		;;
 	-*)
-		echo "usage: $0 [--cycles N] [TAPINJECT]" >&2
+		echo "usage: $0 [--cycles N] [--no-rss] [TAPINJECT]" >&2
 		exit 2
 		;;
 	*)
@@ -214,7 +222,7 @@ main() {
 	expect_eq "vhostd open fds after $CYCLES cycles" "$SNAP_FDS" "$fds1"
 	expect_eq "vhostd mappings after $CYCLES cycles" "$SNAP_MAPS" "$maps1"
 	expect_eq "vhostd HugetlbPages after $CYCLES cycles" "$SNAP_HUGE" "$huge0"
-	((SNAP_RSS <= rss1 + RSS_MARGIN_KB)) ||
+	((CHECK_RSS == 0 || SNAP_RSS <= rss1 + RSS_MARGIN_KB)) ||
 		fail "vhostd VmRSS ${SNAP_RSS} kB, more than ${rss1} + ${RSS_MARGIN_KB} kB after cycle 1"
 
 	tp_quit fe
