@@ -51,6 +51,22 @@ static unsigned read_mtu(const char *ifname)
 	return (unsigned)ifr.ifr_mtu;
 }
 
+/* The link's carrier (1 while some process has a queue of the tap attached), or -1 when it
+ * cannot be read (the link is down). */
+static int tap_carrier(const char *ifname)
+{
+	char path[64], c = 0;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/carrier", ifname);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = (int)read(fd, &c, 1);
+	close(fd);
+	return n == 1 && (c == '0' || c == '1') ? c - '0' : -1;
+}
+
 /* Brings ifname administratively up. */
 static int link_up(const char *ifname)
 {
@@ -299,6 +315,13 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 	 * queue count is refused, the other kind is tried.
 	 */
 	created = if_nametoindex(ifname) == 0;
+	/* Multi-queue taps let anyone attach more queues: one that has some (carrier on) belongs
+	 * to another process, and sharing it would split the traffic between the two. */
+	if (!created && tap_carrier(ifname) == 1) {
+		log_error("tap %s: in use by another process (its carrier is on)", ifname);
+		r = -EBUSY;
+		goto fail;
+	}
 	multi = created || queues > 1;
 	for (unsigned q = 0; q < queues; q++) {
 		r = tap_open_queue(ifname, multi, t->ifname);
@@ -340,6 +363,9 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 	*ret = &t->be;
 	return 0;
 fail:
+	/* A tap we made persistent and cannot use is not left behind for nobody. */
+	if (created && t->nq > 0 && ioctl(t->fds[0], TUNSETPERSIST, 0) < 0)
+		log_warn("tap %s: cannot remove it: %s", t->ifname, strerror(errno));
 	tap_destroy(&t->be);
 	return r;
 }

@@ -373,6 +373,10 @@ void port_free(struct port *p)
 	for (unsigned q = 0; q < p->cfg.queues; q++)
 		qp_fini(&p->qp[q]);
 	port_unlock(p);
+	/* A worker may have fetched events of these pairs before we took its lock: let its turn
+	 * end before their memory goes. */
+	for (unsigned i = 0; i < p->nworkers; i++)
+		loop_quiesce(worker_loop(p->workers[i]));
 	loop_del(p->loop, &p->listen_ev);
 	loop_del(p->loop, &p->timer_ev);
 	if (p->listen_fd >= 0) {

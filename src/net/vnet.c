@@ -802,14 +802,16 @@ int vnet_announce(struct vnet *n, const uint8_t mac[6])
 	if (ops->flush)
 		ops->flush(n->be, 0);
 	if (r < 0) {
-		log_warn("%s: could not send the RARP for %02x:%02x:%02x:%02x:%02x:%02x: %s",
-			 n->dev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
-			 strerror((int)-r));
+		n->qs[0].st.tx_dropped++;
+		log_rl(&n->qs[0].rl, LOG_LVL_WARN,
+		       "%s: could not send the RARP for %02x:%02x:%02x:%02x:%02x:%02x: %s",
+		       n->dev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		       strerror((int)-r));
 		return (int)r;
 	}
 	n->announces++;
-	log_info("%s: sent a RARP for %02x:%02x:%02x:%02x:%02x:%02x", n->dev->name, mac[0], mac[1],
-		 mac[2], mac[3], mac[4], mac[5]);
+	log_rl(&n->qs[0].rl, LOG_LVL_INFO, "%s: sent a RARP for %02x:%02x:%02x:%02x:%02x:%02x",
+	       n->dev->name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 	return 0;
 }
 
@@ -820,9 +822,10 @@ unsigned vnet_rx_discard(struct vnet *n, unsigned q)
 
 	if (k) {
 		n->qs[q].st.rx_dropped += k;
-		log_info("%s: discarded %u frame(s) queued on the back-end before receive queue %u "
-			 "started",
-			 n->dev->name, k, q);
+		log_rl(&n->qs[q].rl, LOG_LVL_INFO,
+		       "%s: discarded %u frame(s) queued on the back-end before receive queue %u "
+		       "started",
+		       n->dev->name, k, q);
 	}
 	return k;
 }

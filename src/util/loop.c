@@ -21,8 +21,9 @@ struct loop {
 	enum loop_poll (*poll)(void *opaque);
 	void *poll_opaque;
 	enum loop_poll polled;
-	unsigned fd_skips; /* turns since epoll_wait while pollers keep finding work */
-	unsigned waiters;  /* other threads waiting for the lock */
+	unsigned fd_skips;   /* turns since epoll_wait while pollers keep finding work */
+	unsigned waiters;    /* other threads waiting for the lock */
+	unsigned long turns; /* completed loop_run_once() calls (see loop_quiesce()) */
 };
 
 /* While pollers run, epoll_wait (a system call) runs once every this many turns. */
@@ -220,6 +221,7 @@ int loop_run_once(struct loop *l)
 	if (l->lock)
 		pthread_mutex_lock(l->lock);
 	dispatch(l, events, n);
+	__atomic_store_n(&l->turns, l->turns + 1, __ATOMIC_RELEASE);
 	if (l->lock) {
 		pthread_mutex_unlock(l->lock);
 		/* Mutexes are not fair: step aside until a waiting thread got its turn. */
@@ -227,4 +229,15 @@ int loop_run_once(struct loop *l)
 			sched_yield();
 	}
 	return 0;
+}
+
+void loop_quiesce(struct loop *l)
+{
+	unsigned long t = __atomic_load_n(&l->turns, __ATOMIC_ACQUIRE);
+
+	/* The turn in progress (it may hold events fetched before they were removed) ends; a
+	 * woken loop always ends its turn. Bounded by the loop's own progress. */
+	loop_wake(l);
+	while (__atomic_load_n(&l->turns, __ATOMIC_ACQUIRE) == t)
+		sched_yield();
 }

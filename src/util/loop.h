@@ -50,6 +50,14 @@ void loop_defer(struct loop *l, struct ev *ev);
 void loop_undefer(struct loop *l, struct ev *ev);
 
 /*
+ * Waits until the loop's thread finished the turn it is in (waking it first). A turn fetches
+ * its events before it takes the loop's lock, so an ev removed under that lock can still be
+ * dispatched once more from the turn in progress: call this, without the lock, after removing
+ * evs and before freeing their memory. The loop's thread must be running.
+ */
+void loop_quiesce(struct loop *l);
+
+/*
  * Waits for events (not at all when work is deferred or the poll hook asked to run again), then,
  * holding the loop's lock if it has one, runs the callbacks, the deferred work and the poll hook.
  * Returns 0 or a negative errno.

@@ -429,9 +429,10 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 		 */
 		used = virtq_used_idx(&ring->vq);
 		if (used != ring->base) {
-			log_warn("%s: ring %u: base %u from the front-end, used index %u in guest "
-				 "memory: starting at %u",
-				 dev->name, idx, ring->base, used, used);
+			log_rl(&dev->rl, LOG_LVL_WARN,
+			       "%s: ring %u: base %u from the front-end, used index %u in guest "
+			       "memory: starting at %u",
+			       dev->name, idx, ring->base, used, used);
 			ring->base = used;
 			r = virtq_map(&ring->vq, used);
 			if (r < 0)
@@ -551,7 +552,12 @@ static int h_send_rarp(struct vu_dev *dev, struct vu_msg *msg)
 	}
 	if (!dev->ops || !dev->ops->announce)
 		return -EOPNOTSUPP;
-	return dev->ops->announce(dev->opaque, mac);
+	/* Best effort, like any frame on the wire: a back-end that cannot take it now (a full
+	 * tap, a peer with no room) costs an announcement, not the front-end's connection (QEMU
+	 * sends this without asking for a reply, so an error would close it). The device model
+	 * logs and counts the failure. */
+	dev->ops->announce(dev->opaque, mac);
+	return 0;
 }
 
 /* GET_PROTOCOL_FEATURES: MQ, REPLY_ACK, CONFIGURE_MEM_SLOTS, STATUS, LOG_SHMFD, RARP. */

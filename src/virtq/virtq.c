@@ -106,6 +106,7 @@ void virtq_set_log(struct virtq *vq, struct vlog *log, bool buffers, bool used, 
 	vq->log_used_gpa = used_gpa;
 	vq->log_used_mark = vq->used_idx;
 	vq->log_flushed_mark = vq->used_flushed;
+	vq->log_pushed = 0;
 	vq->log_hva_len = 0;
 	vq->log = log && (buffers || used) ? log : NULL;
 }
@@ -142,7 +143,7 @@ void virtq_log_write_slow(struct virtq *vq, const struct iovec *iov, unsigned ni
 
 void virtq_log_commit_slow(struct virtq *vq)
 {
-	uint16_t n = (uint16_t)(vq->used_idx - vq->log_used_mark);
+	uint32_t n = vq->log_pushed;
 
 	/* Used entries pushed since the last commit, and the index that published them. */
 	if (vq->log_used && n) {
@@ -158,10 +159,11 @@ void virtq_log_commit_slow(struct virtq *vq)
 				       8 * (vq->num - first));
 			vlog_batch_add(vq->log, &vq->log_batch, ring, 8 * (first + n - vq->num));
 		}
-		vq->log_used_mark = vq->used_idx;
 	}
+	vq->log_used_mark = vq->used_idx;
+	vq->log_pushed = 0;
 	/* used->idx, if it was written since (it may trail the entries by a flush). */
-	if (vq->log_used && vq->log_flushed_mark != vq->used_flushed) {
+	if (vq->log_used && (vq->log_flushed_mark != vq->used_flushed || n)) {
 		vlog_batch_add(vq->log, &vq->log_batch, vq->log_used_gpa + 2, 2);
 		vq->log_flushed_mark = vq->used_flushed;
 	}
@@ -235,6 +237,7 @@ int virtq_map(struct virtq *vq, uint16_t base)
 	vq->used_flushed = base;
 	vq->log_used_mark = base;
 	vq->log_flushed_mark = base;
+	vq->log_pushed = 0;
 	vq->log_hva_len = 0;
 	vq->signalled_valid = false;
 	vq->kicks_off = false;
@@ -519,6 +522,8 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 	/* In-order rings recycle slots with the same id and length: leave those lines shared. */
 	store_if_changed(&used->ring[slot], &e, sizeof(e));
 	vq->used_idx++; /* logged by virtq_log_commit(), with used->idx */
+	if (__builtin_expect(vq->log != NULL, 0))
+		vq->log_pushed++; /* 16-bit indices alone cannot tell 65536 pushes from none */
 }
 
 /* True if the guest asked (flags or used_event) to be told about the entries just published. */

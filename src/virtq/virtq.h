@@ -62,6 +62,7 @@ struct virtq {
 	uint64_t log_used_gpa;
 	uint16_t log_used_mark;	     /* used entries before this index are marked */
 	uint16_t log_flushed_mark;   /* used->idx last marked when it held this */
+	uint32_t log_pushed;	     /* entries pushed since the last commit (may exceed 65535) */
 	struct vlog_batch log_batch; /* pages written, marked by virtq_log_commit() */
 	/* The region of the last buffer logged: most buffers of a ring share one. */
 	uintptr_t log_hva;

@@ -15,7 +15,7 @@
  * - Guest receive: frames arrive in order, none twice, every buffer completed once; frames
  *   lost in the restart are counted and printed (the tap drops what arrives with no daemon).
  * - The tap is the same link after the restart: the AF_PACKET socket opened before the first
- *   start keeps working, and the ifindex is unchanged.
+ *   start keeps working, and the ifindex is unchanged. A second daemon cannot take it meanwhile.
  */
 #include "tutil.h"
 
@@ -266,6 +266,46 @@ static void same_tap(void)
 			 0);
 }
 
+/* A second daemon asking for the tap this one uses refuses to start: sharing a multi-queue tap
+ * would split its traffic between two processes. */
+static void test_tap_in_use(void **state)
+{
+	char port[512], sock[300], line[16] = { 0 };
+	int st = 0, p[2];
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "%s/second.sock", rs.dir);
+	snprintf(port, sizeof(port), "name=p9,socket=%s,backend=tap,ifname=" TAP, sock);
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		FILE *logf;
+
+		close(p[0]);
+		logf = fopen(rs.log, "a");
+		if (!logf || dup2(fileno(logf), 2) < 0 || (p[1] != 3 && dup2(p[1], 3) < 0))
+			_exit(127);
+		execl(rs.vhostd, rs.vhostd, "--port", port, "--ready-fd", "3", "--log-level",
+		      "info", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	/* READY=1 means it took the tap: stop it and fail; end of file means it gave up. */
+	if (read(p[0], line, sizeof(line) - 1) > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		close(p[0]);
+		fail_msg("a second vhostd attached to tap " TAP " (said %s)", line);
+	}
+	close(p[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 127)
+		fail_msg("a second vhostd on tap " TAP " did not refuse it (status %#x)", st);
+	/* The first one still carries traffic on it. */
+	same_tap();
+}
+
 /* Guest transmit across a crash: nothing lost, at most a burst sent twice. */
 static void test_tx_sigkill(void **state)
 {
@@ -336,9 +376,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tx_sigkill),
-		cmocka_unit_test(test_tx_sigterm),
-		cmocka_unit_test(test_rx_sigkill),
+		cmocka_unit_test(test_tap_in_use), cmocka_unit_test(test_tx_sigkill),
+		cmocka_unit_test(test_tx_sigterm), cmocka_unit_test(test_rx_sigkill),
 		cmocka_unit_test(test_rx_sigterm),
 	};
 

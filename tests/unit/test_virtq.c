@@ -1831,9 +1831,20 @@ static void test_log_used(void **state)
 	virtq_push(&g->vq, 9, 64);
 	virtq_log_commit(&g->vq);
 	tlog_expect(&t, used + 4 + 8 * ((base + 1) % 1024), 8);
+	tlog_expect(&t, used + 2, 2); /* marked with any entries: it is written with them */
 	tlog_check(&t);
+	tlog_clear(&t);
 	virtq_flush_notify(&g->vq);
 	virtq_log_commit(&g->vq);
+	tlog_expect(&t, used + 2, 2); /* the flush after the commit is marked by the next one */
+	tlog_check(&t);
+	/* More than 65535 entries between two commits (a pass of tiny mergeable buffers): the
+	 * 16-bit index came back where it was, and still the whole ring is marked. */
+	tlog_clear(&t);
+	for (unsigned i = 0; i < 65536; i++)
+		virtq_push(&g->vq, 9, 64);
+	virtq_log_commit(&g->vq);
+	tlog_expect(&t, used + 4, 8 * 1024);
 	tlog_expect(&t, used + 2, 2);
 	tlog_check(&t);
 	/* Entries that wrap around the end of the ring mark both ends. */
