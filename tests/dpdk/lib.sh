@@ -90,7 +90,8 @@ stop_pid() {
 	wait "$pid" 2>/dev/null
 }
 
-# wait_until SECS DESCRIPTION CMD...: runs CMD until it succeeds or SECS pass (then fails).
+# wait_until SECS DESCRIPTION CMD...: runs CMD until it succeeds or SECS pass (then fails),
+# pausing WAIT_PAUSE seconds (default 0.05) between tries.
 # Used only for counters, which have no event to wait on.
 wait_until() {
 	local secs=$1 what=$2 now deadline
@@ -100,7 +101,7 @@ wait_until() {
 	until "$@"; do
 		now_ms now
 		((now < deadline)) || fail "timed out after ${secs}s waiting for $what"
-		sleep 0.05
+		sleep "${WAIT_PAUSE:-0.05}"
 	done
 }
 
@@ -354,13 +355,5 @@ proc_maps() {
 # wait_fast SECS DESCRIPTION CMD...: wait_until with a 5 ms pause between tries, for loops that
 # wait for a counter many times (each try already costs a process or a testpmd round trip).
 wait_fast() {
-	local secs=$1 what=$2 now deadline
-	shift 2
-	now_ms now
-	deadline=$((now + secs * 1000))
-	until "$@"; do
-		now_ms now
-		((now < deadline)) || fail "timed out after ${secs}s waiting for $what"
-		sleep 0.005
-	done
+	WAIT_PAUSE=0.005 wait_until "$@"
 }

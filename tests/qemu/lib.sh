@@ -368,3 +368,43 @@ qi_wait_result() {
 	qi_log "no VHOSTD-RESULT $what from the guest within $2 s"
 	return 1
 }
+
+# qi_preflight NEEDS_VHOSTD TOOL...: exits 77 (skip) without root, 1 when a tool is missing or
+# (NEEDS_VHOSTD=1) $VHOSTD is not an executable.
+qi_preflight() {
+	local need_vhostd=$1 tool
+	shift
+	if [ "$(id -u)" != 0 ]; then
+		qi_log "SKIP: needs root (namespaces, taps)"
+		exit 77
+	fi
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || {
+			qi_log "FAIL: $tool not installed (make deps)"
+			exit 1
+		}
+	done
+	if [ "$need_vhostd" = 1 ] && [ ! -x "${VHOSTD:-}" ]; then
+		qi_log "FAIL: \$VHOSTD ('${VHOSTD:-}') is not an executable"
+		exit 1
+	fi
+}
+
+# check DESCRIPTION COMMAND...: runs COMMAND, prints the verdict, counts a failure in the
+# caller's $failures; returns COMMAND's success.
+check() {
+	local what=$1
+	shift
+	if "$@"; then
+		echo "ok   - $what"
+	else
+		echo "FAIL - $what"
+		failures=$((${failures:-0} + 1))
+		return 1
+	fi
+}
+
+# num_gt A B / num_eq A B / num_le A B: integer comparisons where "" (or any non-number) fails.
+num_gt() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt "$2" ]; }
+num_eq() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -eq "$2" ]; }
+num_le() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -le "$2" ]; }

@@ -40,33 +40,11 @@ if [ -z "$QI_STREAMS" ]; then
 	if [ "$QI_QUEUES" -gt 1 ]; then QI_STREAMS=4; else QI_STREAMS=1; fi
 fi
 
-if [ "$(id -u)" != 0 ]; then
-	qi_log "SKIP: needs root (namespaces, taps)"
-	exit 77
-fi
-for tool in qemu-system-x86_64 iperf3 ip ss python3 timeout; do
-	command -v "$tool" >/dev/null || {
-		qi_log "FAIL: $tool not installed (make deps)"
-		exit 1
-	}
-done
-if [ "$QI_REFERENCE" != 1 ] && [ ! -x "${VHOSTD:-}" ]; then
-	qi_log "FAIL: \$VHOSTD ('${VHOSTD:-}') is not an executable"
-	exit 1
-fi
+pf_vhostd=1
+[ "$QI_REFERENCE" = 1 ] && pf_vhostd=0
+qi_preflight "$pf_vhostd" qemu-system-x86_64 iperf3 ip ss python3 timeout
 
 failures=0
-# check DESCRIPTION COMMAND...: runs COMMAND; records and prints the verdict.
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok   - $what"
-	else
-		echo "FAIL - $what"
-		failures=$((failures + 1))
-	fi
-}
 
 # abort MSG: a setup step failed; show the logs and stop (cleanup via trap).
 abort() {
@@ -75,11 +53,6 @@ abort() {
 	exit 1
 }
 
-# num_gt A B / num_eq A B: integer comparisons that treat "" as failure.
-# shellcheck disable=SC2317 # called through check()
-num_gt() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt "$2" ]; }
-# shellcheck disable=SC2317 # called through check()
-num_eq() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -eq "$2" ]; }
 
 t_start=$(qi_now)
 qi_build_guest || abort "could not prepare the guest (build-guest.sh)"

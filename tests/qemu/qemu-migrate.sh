@@ -81,41 +81,12 @@ MIG_TAP_A=vhda
 MIG_TAP_B=vhdb
 MIG_MAX_LOST=6 # guest pings lost over two migrations (in flight at each switch)
 
-if [ "$(id -u)" != 0 ]; then
-	qi_log "SKIP: needs root (namespaces, taps)"
-	exit 77
-fi
-for tool in qemu-system-x86_64 ip ping python3 timeout iperf3; do
-	command -v "$tool" >/dev/null || {
-		qi_log "FAIL: $tool not installed (make deps)"
-		exit 1
-	}
-done
-if [ "$MIG_REFERENCE" != 1 ] && [ ! -x "${VHOSTD:-}" ]; then
-	qi_log "FAIL: \$VHOSTD ('${VHOSTD:-}') is not an executable"
-	exit 1
-fi
+pf_vhostd=1
+[ "$MIG_REFERENCE" = 1 ] && pf_vhostd=0
+qi_preflight "$pf_vhostd" qemu-system-x86_64 ip ping python3 timeout iperf3
 
 failures=0
-# check DESCRIPTION COMMAND...: runs COMMAND; records and prints the verdict.
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok   - $what"
-	else
-		echo "FAIL - $what"
-		failures=$((failures + 1))
-	fi
-}
 
-# num_gt A B / num_eq A B / num_le A B: integer comparisons where "" fails.
-# shellcheck disable=SC2317 # called through check()
-num_gt() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt "$2" ]; }
-# shellcheck disable=SC2317 # called through check()
-num_eq() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -eq "$2" ]; }
-# shellcheck disable=SC2317 # called through check()
-num_le() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -le "$2" ]; }
 
 declare -A MIG_QEMU=()   # QEMU name (A, B, A2) -> pid of its timeout wrapper
 MIG_PIDS=()              # helpers (stream server, RARP capture, host ping)

@@ -44,20 +44,7 @@ QEMU_ABSENT_S=2     # b: how long no QEMU listens, so vhostd's retries back off
 BOOT_S=60           # deadline for a guest to boot and start its job
 GUEST_STOP_PORT=7007
 
-if [ "$(id -u)" != 0 ]; then
-	qi_log "SKIP: needs root (namespaces, taps)"
-	exit 77
-fi
-for tool in qemu-system-x86_64 ip ping python3 timeout; do
-	command -v "$tool" >/dev/null || {
-		qi_log "FAIL: $tool not installed (make deps)"
-		exit 1
-	}
-done
-if [ ! -x "${VHOSTD:-}" ]; then
-	qi_log "FAIL: \$VHOSTD ('${VHOSTD:-}') is not an executable"
-	exit 1
-fi
+qi_preflight 1 qemu-system-x86_64 ip ping python3 timeout
 
 failures=0
 HOST_PING_PID=""
@@ -69,19 +56,6 @@ VHOSTD_OPTS=""
 GUEST_N=0
 SUMMARY=()
 
-# check DESCRIPTION COMMAND...: runs COMMAND; records and prints the verdict and
-# returns COMMAND's success.
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok   - $what"
-	else
-		echo "FAIL - $what"
-		failures=$((failures + 1))
-		return 1
-	fi
-}
 
 # abort MSG: a step the rest depends on failed; show the logs and stop.
 abort() {
@@ -100,10 +74,6 @@ rst_cleanup() {
 	qi_cleanup
 }
 
-# num_gt A B: integer A > B; "" fails.
-num_gt() {
-	[[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt "$2" ]
-}
 
 # ---------------------------------------------------------------------------
 # the tap
