@@ -91,31 +91,6 @@ NS_MADE=0
 VS_TX=0
 VS_RX=0
 
-# cleanup_hook (called by lib.sh's EXIT trap once testpmd is gone): stops vhostd by pid and
-# deletes the namespace (with the tap in it).
-cleanup_hook() {
-	[[ -n $VHOSTD_PID ]] && stop_pid "$VHOSTD_PID" 5
-	((NS_MADE)) && ip netns del "$NS" 2>/dev/null
-	return 0
-}
-
-# tap_stat NAME: prints the tap's statistics counter NAME, read inside the namespace.
-tap_stat() {
-	ip netns exec "$NS" cat "/sys/class/net/$TAP/statistics/$1" || fail "cannot read $TAP $1"
-}
-
-# vhostd_stats: leaves vhostd's stats line for port p0 in VS_LINE.
-vhostd_stats() {
-	vhostd_query "$WORK/ctl"
-	vs_port p0
-}
-
-# vhostd_state_is STATE: succeeds when vhostd reports port p0 in STATE.
-vhostd_state_is() {
-	vhostd_stats
-	[[ $(vs_field state) == "$1" ]]
-}
-
 # vhostd_counts_are STATE TX RX: succeeds when port p0 is in STATE with tx_packets TX and
 # rx_packets RX; fails the test if a counter went past its value or a ring faulted.
 vhostd_counts_are() {

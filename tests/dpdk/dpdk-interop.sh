@@ -55,42 +55,8 @@ KEEP_WORK=${DPDK_INTEROP_KEEP:-0}
 VHOSTD_PID=
 NS_MADE=0
 
-# cleanup_hook (called by lib.sh's EXIT trap once testpmd is gone): stops vhostd by pid and
-# deletes the namespace.
-cleanup_hook() {
-	[[ -n $VHOSTD_PID ]] && stop_pid "$VHOSTD_PID" 5
-	((NS_MADE)) && ip netns del "$NS" 2>/dev/null
-	return 0
-}
-
-# Creates the namespace with IPv6 off, so the kernel sends nothing unsolicited on the tap.
-setup_netns() {
-	ip netns add "$NS" || fail "cannot create netns $NS"
-	NS_MADE=1
-	ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1 || fail "cannot disable IPv6 in $NS"
-	ip -n "$NS" link set lo up
-}
-
 # ---------------------------------------------------------------------------------------------
 # the back-end: vhostd (with its tap), or DPDK's net_vhost as a reference
-
-# tap_stat NAME: prints the tap's statistics counter NAME, read inside the namespace.
-tap_stat() {
-	ip netns exec "$NS" cat "/sys/class/net/$TAP/statistics/$1" || fail "cannot read $TAP $1"
-}
-
-# vhostd_stats: leaves vhostd's stats line for port p0 in VS_LINE.
-vhostd_stats() {
-	vhostd_query "$WORK/ctl"
-	vs_port p0
-}
-
-# vhostd_state_is STATE: succeeds when vhostd reports port p0 in STATE.
-vhostd_state_is() {
-	vhostd_stats
-	[[ $(vs_field state) == "$1" ]]
-}
 
 # be_start QUEUES: starts the back-end listening on $WORK/sock and waits until it is ready.
 be_start() {
@@ -359,7 +325,11 @@ main() {
 	trap 'exit 1' HUP INT TERM
 	WORK=$(mktemp -d /tmp/vhostd-dpdk.XXXXXX) || fail "mktemp"
 	setup_hugepages
-	[[ $BACKEND == vhostd ]] && setup_netns
+	# IPv6 off (netns_up), so the kernel sends nothing unsolicited on the tap.
+	if [[ $BACKEND == vhostd ]]; then
+		netns_up "$NS"
+		NS_MADE=1
+	fi
 	local q
 	for q in $QUEUES; do
 		run_session "$q"

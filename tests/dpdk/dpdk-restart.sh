@@ -64,19 +64,6 @@ GTX_MOVED_MS=0
 REPEATED=0      # frames the tap got beyond what testpmd sent, so far
 RESULTS=()
 
-# cleanup_hook (called by lib.sh's EXIT trap once testpmd is gone): stops vhostd by pid and
-# deletes the namespace (with the persistent tap in it).
-cleanup_hook() {
-	[[ -n $VHOSTD_PID ]] && stop_pid "$VHOSTD_PID" 5
-	((NS_MADE)) && ip netns del "$NS" 2>/dev/null
-	return 0
-}
-
-# tap_stat NAME: prints the tap's statistics counter NAME, read inside the namespace.
-tap_stat() {
-	ip netns exec "$NS" cat "/sys/class/net/$TAP/statistics/$1" || fail "cannot read $TAP $1"
-}
-
 # tap_ifindex: prints the tap's ifindex (empty if it does not exist).
 tap_ifindex() {
 	ip -n "$NS" -o link show dev "$TAP" 2>/dev/null | awk -F': ' '{ print $1; exit }'
@@ -92,18 +79,6 @@ tap_check() {
 	expect_eq "$1: tun devices in the namespace" "$n" 1
 	ip -n "$NS" -d -o link show dev "$TAP" | grep -q ' persist on ' ||
 		fail "$1: tap $TAP is not persistent"
-}
-
-# vhostd_stats: leaves vhostd's stats line for port p0 in VS_LINE.
-vhostd_stats() {
-	vhostd_query "$WORK/ctl"
-	vs_port p0
-}
-
-# vhostd_state_is STATE: succeeds when vhostd reports port p0 in STATE.
-vhostd_state_is() {
-	vhostd_stats
-	[[ $(vs_field state) == "$1" ]]
 }
 
 # ---------------------------------------------------------------------------------------------

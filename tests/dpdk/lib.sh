@@ -357,3 +357,34 @@ proc_maps() {
 wait_fast() {
 	WAIT_PAUSE=0.005 wait_until "$@"
 }
+
+# ---------------------------------------------------------------------------------------------
+# One vhostd with port p0 (control socket $WORK/ctl) on tap $TAP in namespace $NS, as
+# dpdk-interop, dpdk-restart and dpdk-cycles run it. Callers set NS, TAP, VHOSTD_PID and NS_MADE
+# (1 once they created the namespace); a caller that runs something else defines its own
+# cleanup_hook after sourcing this file.
+
+# cleanup_hook (called by the EXIT trap once testpmd is gone): stops vhostd by pid and deletes
+# the namespace, with the tap in it.
+cleanup_hook() {
+	[[ -n ${VHOSTD_PID:-} ]] && stop_pid "$VHOSTD_PID" 5
+	((${NS_MADE:-0})) && ip netns del "$NS" 2>/dev/null
+	return 0
+}
+
+# tap_stat NAME: prints the tap's statistics counter NAME, read inside the namespace.
+tap_stat() {
+	ip netns exec "$NS" cat "/sys/class/net/$TAP/statistics/$1" || fail "cannot read $TAP $1"
+}
+
+# vhostd_stats: leaves vhostd's stats line for port p0 in VS_LINE.
+vhostd_stats() {
+	vhostd_query "$WORK/ctl"
+	vs_port p0
+}
+
+# vhostd_state_is STATE: succeeds when vhostd reports port p0 in STATE.
+vhostd_state_is() {
+	vhostd_stats
+	[[ $(vs_field state) == "$1" ]]
+}
