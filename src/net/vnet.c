@@ -101,7 +101,8 @@ uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads)
 	uint64_t f = VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_STATUS) |
 		     VNET_BIT(VIRTIO_NET_F_ANY_LAYOUT) | VNET_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 		     VNET_BIT(VIRTIO_RING_F_EVENT_IDX) | VNET_BIT(VIRTIO_F_VERSION_1) |
-		     VNET_BIT(VIRTIO_F_IN_ORDER) | VNET_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE);
+		     VNET_BIT(VIRTIO_F_IN_ORDER) | VNET_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
+		     VNET_BIT(VIRTIO_F_RING_PACKED);
 
 	if (offloads)
 		f |= VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
@@ -369,7 +370,7 @@ enum vnet_result vnet_tx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	if (!ring->started || !virtq_ready(vq))
 		return VNET_IDLE;
 	/* Chains posted before a restart wait for the ring to be enabled (see vu_ring.hold). */
-	if (!ring->enabled && ring->hold && vq->last_avail != ring->hold_avail)
+	if (!ring->enabled && ring->hold && virtq_position(vq) != ring->hold_avail)
 		return VNET_IDLE;
 	virtq_disable_notify(vq);
 	sc->tx_n = sc->tx_pool = sc->tx_chains = 0;

@@ -110,15 +110,11 @@ static void ring_stop(struct vu_dev *dev, unsigned idx)
 static void ring_reset(struct vu_dev *dev, unsigned idx)
 {
 	struct vu_ring *ring = &dev->ring[idx];
-	void *scratch = ring->vq.indirect_buf;
-	uint64_t faults = ring->vq.faults; /* counters outlive connections */
 
 	ring_stop(dev, idx);
 	safe_close(ring->vq.call_fd);
 	safe_close(ring->vq.err_fd);
-	virtq_init(&ring->vq, ring->name);
-	ring->vq.indirect_buf = scratch;
-	ring->vq.faults = faults;
+	virtq_reset(&ring->vq); /* keeps the fault counter: counters outlive connections */
 	ring->vq.mem = dev->mem;
 	ring->enabled = false;
 	ring->num_set = false;
@@ -317,17 +313,21 @@ static int h_get_max_mem_slots(struct vu_dev *dev, struct vu_msg *msg)
 	return reply_u64(dev, msg, VMEM_MAX_REGIONS);
 }
 
-/* SET_VRING_NUM: a power of two up to 32768, only while the ring is stopped. */
+/*
+ * SET_VRING_NUM: up to 32768, only while the ring is stopped; a power of two unless the ring is
+ * packed (then any size will do).
+ */
 static int h_set_vring_num(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.state.index];
 	uint32_t num = msg->p.state.num;
+	bool packed = dev->features & (1ull << VIRTIO_F_RING_PACKED);
 
 	if (ring->started)
 		return -EBUSY;
-	if (num == 0 || num > VIRTQ_MAX_SIZE || (num & (num - 1))) {
-		log_warn("%s: ring size %u is not a power of two up to %u", dev->name, num,
-			 VIRTQ_MAX_SIZE);
+	if (num == 0 || num > VIRTQ_MAX_SIZE || (!packed && (num & (num - 1)))) {
+		log_warn("%s: ring size %u is not %s up to %u", dev->name, num,
+			 packed ? "a size" : "a power of two", VIRTQ_MAX_SIZE);
 		return -EINVAL;
 	}
 	ring->vq.num = num;
@@ -368,16 +368,20 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-/* SET_VRING_BASE: the start index, only while the ring is stopped. */
+/*
+ * SET_VRING_BASE: where the ring starts, only while it is stopped. Split rings take a 16-bit
+ * index; packed ones the slots and wrap counters virtq_map() decodes (and checks against the
+ * ring size when the ring starts).
+ */
 static int h_set_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 {
 	struct vu_ring *ring = &dev->ring[msg->p.state.index];
 
 	if (ring->started)
 		return -EBUSY;
-	if (msg->p.state.num > UINT16_MAX)
+	if (!(dev->features & (1ull << VIRTIO_F_RING_PACKED)) && msg->p.state.num > UINT16_MAX)
 		return -EINVAL;
-	ring->base = (uint16_t)msg->p.state.num;
+	ring->base = msg->p.state.num;
 	return 0;
 }
 
@@ -389,7 +393,7 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 	struct vu_vring_state st = { .index = idx };
 
 	if (ring->vq.desc)
-		ring->base = ring->vq.last_avail;
+		ring->base = virtq_base(&ring->vq);
 	ring_stop(dev, idx);
 	st.num = ring->base;
 	return reply(dev, msg, &st, sizeof(st));
@@ -425,10 +429,11 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 		 * sends base 0) or that lost track of chains in flight disagrees with it; starting
 		 * anywhere else would fault the ring (avail far ahead) or leave chains the guest
 		 * waits for forever. So the ring starts at the used index: chains after it are
-		 * processed again (some transmitted frames may be sent twice).
+		 * processed again (some transmitted frames may be sent twice). A packed ring has
+		 * no such index: virtq_map() resumes it at the used half of its base.
 		 */
 		used = virtq_used_idx(&ring->vq);
-		if (used != ring->base) {
+		if (!ring->vq.packed && used != ring->base) {
 			log_rl(&dev->rl, LOG_LVL_WARN,
 			       "%s: ring %u: base %u from the front-end, used index %u in guest "
 			       "memory: starting at %u",
@@ -444,9 +449,10 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 			ring->enabled = true;
 		/* What the guest posted before we started (an index beyond the ring is its
 		 * error, reported when the ring is walked; then nothing is held). */
-		ring->hold_avail = virtq_avail_idx(&ring->vq);
-		ring->hold = !ring->enabled && ring->hold_avail != ring->base &&
-			     (uint16_t)(ring->hold_avail - ring->base) <= ring->vq.num;
+		ring->hold_avail = virtq_avail_position(&ring->vq);
+		ring->hold = !ring->enabled && ring->hold_avail != virtq_position(&ring->vq) &&
+			     (ring->vq.packed ||
+			      (uint16_t)(ring->hold_avail - ring->base) <= ring->vq.num);
 	}
 	old_kick = ring->kick_fd;
 	ring->kick_fd = msg->nfds ? take_msg_fd(msg, 0) : -1;
@@ -802,10 +808,8 @@ void vu_dev_free(struct vu_dev *dev)
 	if (!dev->mem)
 		return;
 	vu_dev_detach(dev);
-	for (unsigned i = 0; i < dev->nvrings; i++) {
-		free(dev->ring[i].vq.indirect_buf);
-		dev->ring[i].vq.indirect_buf = NULL;
-	}
+	for (unsigned i = 0; i < dev->nvrings; i++)
+		virtq_free(&dev->ring[i].vq);
 	free(dev->mem);
 	dev->mem = NULL;
 }

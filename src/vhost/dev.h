@@ -26,15 +26,15 @@ struct vu_ring {
 	bool enabled;
 	bool num_set;
 	bool addr_set;
-	uint16_t base; /* SET_VRING_BASE value, the start index */
+	uint32_t base; /* SET_VRING_BASE value: where the ring starts (see virtq_map()) */
 	/*
-	 * Chains the guest had posted when the ring started (up to avail index hold_avail) wait
+	 * Chains the guest had posted when the ring started (up to position hold_avail) wait
 	 * for SET_VRING_ENABLE instead of being discarded as a disabled ring's new ones are: a
 	 * front-end that reconnects (or a migration destination) starts rings before it enables
 	 * them, and the guest's pending frames must not be lost in between.
 	 */
 	bool hold;
-	uint16_t hold_avail;
+	uint32_t hold_avail;
 	bool log_used; /* SET_VRING_ADDR asked for used-ring logging at log_gpa */
 	uint64_t log_gpa;
 	char name[48];

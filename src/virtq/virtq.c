@@ -1,69 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Split virtqueue engine (virtio 1.x section 2.7).
- *
- * Security model: the guest writes the avail ring and descriptors concurrently with us and may
- * be hostile. Every guest-written field is read once into a local (avail->idx per burst, each ring
- * slot, each descriptor), validated, and only the copy is used. Violations of the descriptor-chain
- * rules mark the ring broken; the host side never trusts a length or an index it did not check.
+ * The ring engine's common part: set-up, faults, dirty logging, and the calls of virtq.h, each
+ * handing over to the layout the ring negotiated (split.c or packed.c).
  */
 #include "virtq/virtq.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
-#include "util/shared_mem.h"
-
-#define VRING_DESC_F_NEXT	   1
-#define VRING_DESC_F_WRITE	   2
-#define VRING_DESC_F_INDIRECT	   4
-#define VRING_USED_F_NO_NOTIFY	   1
-#define VRING_AVAIL_F_NO_INTERRUPT 1
-
-struct vring_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-_Static_assert(sizeof(struct vring_desc) == 16, "descriptor layout");
-
-struct vring_avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[]; /* num entries, then used_event */
-};
-
-struct vring_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-_Static_assert(sizeof(struct vring_used_elem) == 8, "used element layout");
-
-struct vring_used {
-	uint16_t flags;
-	uint16_t idx;
-	struct vring_used_elem ring[]; /* num entries, then avail_event */
-};
-
-/* Loads a guest-written 16-bit field exactly once, without tearing. */
-static inline uint16_t guest_load16(const uint16_t *p)
-{
-	return le16toh(__atomic_load_n(p, __ATOMIC_RELAXED));
-}
-
-/* Loads avail->idx; acquire pairs with the guest's write barrier before it bumps idx. */
-static inline uint16_t guest_load16_acquire(const uint16_t *p)
-{
-	return le16toh(__atomic_load_n(p, __ATOMIC_ACQUIRE));
-}
+#include "virtq/ring.h"
 
 void virtq_init(struct virtq *vq, const char *name)
 {
@@ -72,6 +22,28 @@ void virtq_init(struct virtq *vq, const char *name)
 	vq->err_fd = -1;
 	vq->rl = (struct ratelimit)RATELIMIT_INIT;
 	vq->name = name;
+}
+
+void virtq_reset(struct virtq *vq)
+{
+	struct virtq keep = *vq;
+
+	virtq_init(vq, keep.name);
+	vq->faults = keep.faults; /* counters outlive connections */
+	vq->indirect_buf = keep.indirect_buf;
+	vq->pk_ndesc = keep.pk_ndesc;
+	vq->pk_start = keep.pk_start;
+	vq->pk_order = keep.pk_order;
+	vq->pk_num = keep.pk_num;
+}
+
+void virtq_free(struct virtq *vq)
+{
+	free(vq->indirect_buf);
+	vq->indirect_buf = NULL;
+	free(vq->pk_ndesc); /* the one allocation behind all three arrays */
+	vq->pk_ndesc = vq->pk_start = vq->pk_order = NULL;
+	vq->pk_num = 0;
 }
 
 void virtq_fault(struct virtq *vq, const char *fmt, ...)
@@ -95,6 +67,15 @@ void virtq_fault(struct virtq *vq, const char *fmt, ...)
 	}
 	log_rl(&vq->rl, LOG_LVL_ERROR, "%s: guest error, ring stopped: %s",
 	       vq->name ? vq->name : "vq", why);
+}
+
+void virtq_signal(struct virtq *vq)
+{
+	uint64_t one = 1;
+
+	if (write(vq->call_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN means the counter is saturated: the guest will see it anyway. */
+	}
 }
 
 void virtq_set_log(struct virtq *vq, struct vlog *log, bool buffers, bool used, uint64_t used_gpa)
@@ -143,65 +124,18 @@ void virtq_log_write_slow(struct virtq *vq, const struct iovec *iov, unsigned ni
 
 void virtq_log_commit_slow(struct virtq *vq)
 {
-	uint32_t n = vq->log_pushed;
-
-	/* Used entries pushed since the last commit, and the index that published them. */
-	if (vq->log_used && n) {
-		uint64_t ring = vq->log_used_gpa + 4, mask = vq->num - 1;
-		uint64_t first = vq->log_used_mark & mask;
-
-		if (n >= vq->num) {
-			vlog_batch_add(vq->log, &vq->log_batch, ring, 8 * (uint64_t)vq->num);
-		} else if (first + n <= vq->num) {
-			vlog_batch_add(vq->log, &vq->log_batch, ring + 8 * first, 8 * (uint64_t)n);
-		} else {
-			vlog_batch_add(vq->log, &vq->log_batch, ring + 8 * first,
-				       8 * (vq->num - first));
-			vlog_batch_add(vq->log, &vq->log_batch, ring, 8 * (first + n - vq->num));
-		}
-	}
-	vq->log_used_mark = vq->used_idx;
-	vq->log_pushed = 0;
-	/* used->idx, if it was written since (it may trail the entries by a flush). */
-	if (vq->log_used && (vq->log_flushed_mark != vq->used_flushed || n)) {
-		vlog_batch_add(vq->log, &vq->log_batch, vq->log_used_gpa + 2, 2);
-		vq->log_flushed_mark = vq->used_flushed;
-	}
+	/* Packed rings record their ring writes as they make them; split ones count pushes. */
+	if (!vq->packed)
+		split_log_used_commit(vq);
 	vlog_batch_commit(vq->log, &vq->log_batch);
 }
 
-/* Records used-ring bytes [off, off+len) for the log, if the ring logs its used writes. */
-static inline void log_used(struct virtq *vq, uint64_t off, uint64_t len)
+/* Translates the ring parts for the ring's layout; stores nothing on failure. */
+static int translate(struct virtq *vq, void **desc, void **avail, void **used)
 {
-	if (__builtin_expect(vq->log != NULL, 0) && vq->log_used)
-		vlog_batch_add(vq->log, &vq->log_batch, vq->log_used_gpa + off, len);
-}
-
-/* Marks what the ring recorded for the log since the last commit. */
-static inline void log_commit(struct virtq *vq)
-{
-	virtq_log_commit(vq);
-}
-
-/* Translates the three ring parts; stores nothing on failure. */
-static int split_translate(struct virtq *vq, void **desc, void **avail, void **used)
-{
-	uint64_t num = vq->num;
-	uint64_t event = (vq->features >> VIRTIO_RING_F_EVENT_IDX) & 1 ? 2 : 0;
-
-	if (num == 0 || num > VIRTQ_MAX_SIZE || (num & (num - 1)))
-		return -EINVAL;
-	if ((vq->desc_uva & 15) || (vq->avail_uva & 1) || (vq->used_uva & 3))
-		return -EINVAL;
-	*desc = vmem_uva_ptr(vq->mem, vq->desc_uva, 16 * num);
-	*avail = vmem_uva_ptr(vq->mem, vq->avail_uva, 4 + 2 * num + event);
-	*used = vmem_uva_ptr(vq->mem, vq->used_uva, 4 + 8 * num + event);
-	if (!*desc || !*avail || !*used)
-		return -EFAULT;
-	/* A region mapped at an odd offset could misalign what the front-end aligned. */
-	if (((uintptr_t)*desc & 15) || ((uintptr_t)*avail & 1) || ((uintptr_t)*used & 3))
-		return -EINVAL;
-	return 0;
+	if ((vq->features >> VIRTIO_F_RING_PACKED) & 1)
+		return packed_translate(vq, desc, avail, used);
+	return split_translate(vq, desc, avail, used);
 }
 
 /* Caches the ring-level feature bits the engine reads on the hot path. */
@@ -209,34 +143,42 @@ static void apply_features(struct virtq *vq)
 {
 	vq->event_idx = (vq->features >> VIRTIO_RING_F_EVENT_IDX) & 1;
 	vq->indirect = (vq->features >> VIRTIO_RING_F_INDIRECT_DESC) & 1;
+	vq->packed = (vq->features >> VIRTIO_F_RING_PACKED) & 1;
+	vq->in_order = (vq->features >> VIRTQ_F_IN_ORDER) & 1;
 }
 
-int virtq_map(struct virtq *vq, uint16_t base)
+int virtq_map(struct virtq *vq, uint32_t base)
 {
+	bool packed = (vq->features >> VIRTIO_F_RING_PACKED) & 1;
 	void *d, *a, *u;
 	int r;
 
 	if (!vq->mem)
 		return -EFAULT;
-	r = split_translate(vq, &d, &a, &u);
+	r = translate(vq, &d, &a, &u);
 	if (r < 0)
 		return r;
+	/* Everything that can fail comes before the first change to the ring. */
+	if (!packed && base > UINT16_MAX)
+		return -EINVAL;
 	if (!vq->indirect_buf) {
-		vq->indirect_buf = malloc(sizeof(struct vring_desc) * VIRTQ_MAX_SIZE);
+		vq->indirect_buf = malloc(16 * VIRTQ_MAX_SIZE);
 		if (!vq->indirect_buf)
 			return -ENOMEM;
+	}
+	if (packed) {
+		r = packed_prepare(vq, base);
+		if (r < 0)
+			return r;
 	}
 	vq->desc = d;
 	vq->avail = a;
 	vq->used = u;
 	apply_features(vq);
-	vq->last_avail = base;
-	vq->avail_shadow = base;
-	/* used->idx is ours to own from now on; start it where the front-end says we are. */
-	vq->used_idx = base;
-	vq->used_flushed = base;
-	vq->log_used_mark = base;
-	vq->log_flushed_mark = base;
+	if (packed)
+		packed_start(vq, base);
+	else
+		split_start(vq, (uint16_t)base);
 	vq->log_pushed = 0;
 	vq->log_hva_len = 0;
 	vq->signalled_valid = false;
@@ -252,7 +194,7 @@ int virtq_remap(struct virtq *vq)
 
 	if (!vq->desc)
 		return 0;
-	r = split_translate(vq, &d, &a, &u);
+	r = translate(vq, &d, &a, &u);
 	if (r < 0) {
 		virtq_unmap(vq);
 		return r;
@@ -261,6 +203,8 @@ int virtq_remap(struct virtq *vq)
 	vq->avail = a;
 	vq->used = u;
 	vq->log_hva_len = 0; /* regions may have moved */
+	if (vq->packed)
+		packed_note_gpas(vq);
 	apply_features(vq);
 	return 0;
 }
@@ -268,39 +212,35 @@ int virtq_remap(struct virtq *vq)
 void virtq_unmap(struct virtq *vq)
 {
 	/* A stopped ring has marked everything it wrote (GET_VRING_BASE answers after this). */
-	log_commit(vq);
+	virtq_log_commit(vq);
 	vq->desc = vq->avail = vq->used = NULL;
 }
 
-uint16_t virtq_avail_idx(const struct virtq *vq)
+uint32_t virtq_base(const struct virtq *vq)
 {
-	const struct vring_avail *avail = vq->avail;
-
-	return avail ? guest_load16_acquire(&avail->idx) : vq->last_avail;
+	return vq->packed ? packed_base(vq) : vq->last_avail;
 }
 
-uint16_t virtq_used_idx(const struct virtq *vq)
+uint32_t virtq_position(const struct virtq *vq)
 {
-	const struct vring_used *used = vq->used;
+	return vq->packed ? (uint32_t)vq->last_avail | (uint32_t)vq->avail_wrap << 15
+			  : vq->last_avail;
+}
 
-	return used ? guest_load16_acquire(&used->idx) : vq->used_idx;
+uint32_t virtq_avail_position(const struct virtq *vq)
+{
+	return vq->packed ? packed_avail_position(vq) : split_avail_idx(vq);
 }
 
 bool virtq_has_work(struct virtq *vq)
 {
-	struct vring_avail *avail = vq->avail;
-
 	if (!virtq_ready(vq))
 		return false;
-	if (vq->avail_shadow != vq->last_avail)
-		return true;
-	vq->avail_shadow = guest_load16_acquire(&avail->idx);
-	return vq->avail_shadow != vq->last_avail;
+	return vq->packed ? packed_has_work(vq) : split_has_work(vq);
 }
 
-/* Appends the translation of one descriptor's buffer, or returns -EFAULT/-ENOBUFS. */
-static int add_buffer(struct virtq *vq, uint64_t addr, uint32_t len, struct iovec *iov,
-		      unsigned max, unsigned *n)
+int virtq_add_buffer(struct virtq *vq, uint64_t addr, uint32_t len, struct iovec *iov, unsigned max,
+		     unsigned *n)
 {
 	unsigned got = 0;
 	void *p = vmem_gpa_cached(vq->mem, addr, len);
@@ -319,285 +259,128 @@ static int add_buffer(struct virtq *vq, uint64_t addr, uint32_t len, struct iove
 	return 0;
 }
 
-/*
- * Reads an indirect table of `count` descriptors at gpa. Returns a pointer to it in guest memory
- * when it sits in one region, else a snapshot copied into indirect_buf; NULL if unmapped.
- */
-static const struct vring_desc *indirect_table(struct virtq *vq, uint64_t gpa, uint32_t count)
+int virtq_walk_buffer(struct virtq *vq, struct virtq_walk *w, uint64_t addr, uint32_t len,
+		      bool write, struct iovec *iov, unsigned max)
 {
-	size_t bytes = (size_t)count * sizeof(struct vring_desc);
+	int r = virtq_add_buffer(vq, addr, len, iov, max, &w->n);
+
+	if (r == -ENOBUFS)
+		return r;
+	if (r < 0) {
+		virtq_fault(vq, "buffer 0x%llx+%u not in guest memory", (unsigned long long)addr,
+			    len);
+		return r;
+	}
+	if (write) {
+		w->seen_write = true;
+		w->in_len += len;
+		return 0;
+	}
+	if (w->seen_write) {
+		virtq_fault(vq, "readable descriptor after a writable one");
+		return -EINVAL;
+	}
+	w->out_len += len;
+	w->out_iov = w->n;
+	return 0;
+}
+
+int virtq_walk_finish(struct virtq *vq, const struct virtq_walk *w, uint16_t head,
+		      struct virtq_chain *ret)
+{
+	if (w->out_len > UINT32_MAX || w->in_len > UINT32_MAX) {
+		virtq_fault(vq, "chain longer than 4 GiB");
+		return -EINVAL;
+	}
+	ret->head = head;
+	ret->out_iov = w->out_iov;
+	ret->in_iov = w->n - w->out_iov;
+	ret->out_len = (uint32_t)w->out_len;
+	ret->in_len = (uint32_t)w->in_len;
+	return 0;
+}
+
+int virtq_translate_parts(struct virtq *vq, const uint64_t size[3], const unsigned align[3],
+			  void **desc, void **avail, void **used)
+{
+	const uint64_t uva[3] = { vq->desc_uva, vq->avail_uva, vq->used_uva };
+	void *p[3];
+
+	for (unsigned i = 0; i < 3; i++) {
+		if (uva[i] & (align[i] - 1))
+			return -EINVAL;
+		p[i] = vmem_uva_ptr(vq->mem, uva[i], size[i]);
+		if (!p[i])
+			return -EFAULT;
+	}
+	/* A region mapped at an odd offset could misalign what the front-end aligned. */
+	for (unsigned i = 0; i < 3; i++)
+		if ((uintptr_t)p[i] & (align[i] - 1))
+			return -EINVAL;
+	*desc = p[0];
+	*avail = p[1];
+	*used = p[2];
+	return 0;
+}
+
+const void *virtq_indirect_table(struct virtq *vq, uint64_t gpa, size_t bytes)
+{
 	void *p = vmem_gpa_ptr(vq->mem, gpa, bytes);
 
 	if (p)
 		return p;
 	/* The table straddles regions: copy it by bytes (not elements) into one place. */
-	if (vmem_copy_from(vq->mem, gpa, vq->indirect_buf, bytes) < 0)
+	if (bytes > 16 * VIRTQ_MAX_SIZE ||
+	    vmem_copy_from(vq->mem, gpa, vq->indirect_buf, bytes) < 0)
 		return NULL;
 	return vq->indirect_buf;
 }
 
 int virtq_pop(struct virtq *vq, struct iovec *iov, unsigned max_iov, struct virtq_chain *ret)
 {
-	const struct vring_avail *avail = vq->avail;
-	const struct vring_desc *table = vq->desc;
-	uint32_t table_len = vq->num, count = 0;
-	uint64_t out_len = 0, in_len = 0;
-	unsigned n = 0, out_iov = 0;
-	bool indirect = false, seen_write = false;
-	uint16_t head, i;
-	int r;
-
 	if (!virtq_ready(vq))
 		return 0;
-	if (vq->avail_shadow == vq->last_avail) {
-		vq->avail_shadow = guest_load16_acquire(&avail->idx);
-		if (vq->avail_shadow == vq->last_avail)
-			return 0;
-	}
-	/* The guest can only have posted as many entries as the ring holds. */
-	if ((uint16_t)(vq->avail_shadow - vq->last_avail) > vq->num) {
-		virtq_fault(vq, "avail index moved from %u to %u, more than the ring size %u",
-			    vq->last_avail, vq->avail_shadow, vq->num);
-		return -EINVAL;
-	}
-	head = guest_load16(&avail->ring[vq->last_avail & (vq->num - 1)]);
-	if (head >= vq->num) {
-		virtq_fault(vq, "head %u out of range (ring size %u)", head, vq->num);
-		return -EINVAL;
-	}
-	i = head;
-	for (;;) {
-		struct vring_desc d;
-		uint16_t flags;
-
-		/* A chain visits each slot at most once; more means a loop. */
-		if (++count > table_len) {
-			virtq_fault(vq, "descriptor chain from head %u loops or exceeds %u entries",
-				    head, table_len);
-			return -ELOOP;
-		}
-		memcpy(&d, &table[i], sizeof(d)); /* snapshot: each field is read once */
-		flags = le16toh(d.flags);
-		d.addr = le64toh(d.addr);
-		d.len = le32toh(d.len);
-		if (flags & VRING_DESC_F_INDIRECT) {
-			uint32_t entries = d.len / sizeof(struct vring_desc);
-
-			if (!vq->indirect) {
-				virtq_fault(vq, "indirect descriptor without INDIRECT_DESC");
-				return -EINVAL;
-			}
-			if (indirect) {
-				virtq_fault(vq, "nested indirect descriptor");
-				return -EINVAL;
-			}
-			if (flags & VRING_DESC_F_NEXT) {
-				virtq_fault(vq, "indirect descriptor with NEXT set");
-				return -EINVAL;
-			}
-			if (d.len == 0 || d.len % sizeof(struct vring_desc) || entries > vq->num) {
-				virtq_fault(vq, "indirect table length %u invalid", d.len);
-				return -EINVAL;
-			}
-			table = indirect_table(vq, d.addr, entries);
-			if (!table) {
-				virtq_fault(vq, "indirect table at 0x%llx+%u not in guest memory",
-					    (unsigned long long)d.addr, d.len);
-				return -EFAULT;
-			}
-			table_len = entries;
-			indirect = true;
-			count = 0;
-			i = 0;
-			continue;
-		}
-		r = add_buffer(vq, d.addr, d.len, iov, max_iov, &n);
-		if (r == -ENOBUFS)
-			return -ENOBUFS; /* nothing consumed: last_avail untouched */
-		if (r < 0) {
-			virtq_fault(vq, "buffer 0x%llx+%u not in guest memory",
-				    (unsigned long long)d.addr, d.len);
-			return r;
-		}
-		if (flags & VRING_DESC_F_WRITE) {
-			seen_write = true;
-			in_len += d.len;
-		} else {
-			if (seen_write) {
-				virtq_fault(vq, "readable descriptor after a writable one");
-				return -EINVAL;
-			}
-			out_len += d.len;
-			out_iov = n;
-		}
-		if (!(flags & VRING_DESC_F_NEXT))
-			break;
-		i = le16toh(d.next);
-		if (i >= table_len) {
-			virtq_fault(vq, "next index %u out of range (%u)", i, table_len);
-			return -EINVAL;
-		}
-	}
-	if (out_len > UINT32_MAX || in_len > UINT32_MAX) {
-		virtq_fault(vq, "chain longer than 4 GiB");
-		return -EINVAL;
-	}
-	ret->head = head;
-	ret->out_iov = out_iov;
-	ret->in_iov = n - out_iov;
-	ret->out_len = (uint32_t)out_len;
-	ret->in_len = (uint32_t)in_len;
-	vq->last_avail++;
-	return 1;
+	return vq->packed ? packed_pop(vq, iov, max_iov, ret) : split_pop(vq, iov, max_iov, ret);
 }
 
 unsigned virtq_pop_burst(struct virtq *vq, struct iovec *iov, struct virtq_chain *ch, unsigned max)
 {
-	const struct vring_avail *avail = vq->avail;
-	const struct vring_desc *table = vq->desc;
-	uint16_t heads[VIRTQ_BURST_MAX];
-	uint16_t mask = (uint16_t)(vq->num - 1), pending, i, n;
-
 	if (!virtq_ready(vq))
 		return 0;
-	pending = (uint16_t)(vq->avail_shadow - vq->last_avail);
-	if (pending < max) {
-		vq->avail_shadow = guest_load16_acquire(&avail->idx);
-		pending = (uint16_t)(vq->avail_shadow - vq->last_avail);
-	}
-	if (pending > vq->num)
-		return 0; /* virtq_pop() reports the guest's error */
-	n = (uint16_t)MIN(MIN(max, (unsigned)pending), VIRTQ_BURST_MAX);
-	/* Independent loads first: the misses on the ring and the descriptors overlap. */
-	for (i = 0; i < n; i++) {
-		heads[i] = guest_load16(&avail->ring[(uint16_t)(vq->last_avail + i) & mask]);
-		if (heads[i] < vq->num)
-			__builtin_prefetch(&table[heads[i]]);
-	}
-	for (i = 0; i < n; i++) {
-		struct vring_desc d;
-		uint16_t flags;
-		void *p;
-
-		if (heads[i] >= vq->num)
-			break;
-		memcpy(&d, &table[heads[i]], sizeof(d)); /* snapshot: each field is read once */
-		flags = le16toh(d.flags);
-		d.len = le32toh(d.len);
-		if (flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT))
-			break;
-		if (!d.len)
-			break;
-		p = vmem_gpa_cached(vq->mem, le64toh(d.addr), d.len);
-		if (!p)
-			p = vmem_gpa_ptr(vq->mem, le64toh(d.addr), d.len); /* another region */
-		if (!p)
-			break; /* across regions, or not guest memory: the walker decides */
-		iov[i].iov_base = p;
-		iov[i].iov_len = d.len;
-		if (flags & VRING_DESC_F_WRITE)
-			ch[i] = (struct virtq_chain){ .head = heads[i],
-						      .in_iov = 1,
-						      .in_len = d.len };
-		else
-			ch[i] = (struct virtq_chain){ .head = heads[i],
-						      .out_iov = 1,
-						      .out_len = d.len };
-	}
-	vq->last_avail = (uint16_t)(vq->last_avail + i);
-	return i;
+	return vq->packed ? packed_pop_burst(vq, iov, ch, max) : split_pop_burst(vq, iov, ch, max);
 }
 
 void virtq_unpop(struct virtq *vq, uint16_t n)
 {
-	vq->last_avail -= n;
-}
-
-void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
-{
-	struct vring_used *used = vq->used;
-	struct vring_used_elem e = { .id = htole32(head), .len = htole32(len) };
-	uint32_t slot = vq->used_idx & (vq->num - 1);
-
-	/* In-order rings recycle slots with the same id and length: leave those lines shared. */
-	store_if_changed(&used->ring[slot], &e, sizeof(e));
-	vq->used_idx++; /* logged by virtq_log_commit(), with used->idx */
-	if (__builtin_expect(vq->log != NULL, 0))
-		vq->log_pushed++; /* 16-bit indices alone cannot tell 65536 pushes from none */
-}
-
-/* True if the guest asked (flags or used_event) to be told about the entries just published. */
-static bool need_notify(struct virtq *vq)
-{
-	const struct vring_avail *avail = vq->avail;
-	uint16_t old, new, event;
-	bool valid;
-
-	/* Pairs with the guest's barrier between writing used_event/flags and reading used->idx. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!vq->event_idx)
-		return !(guest_load16(&avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
-	old = vq->signalled_used;
-	valid = vq->signalled_valid;
-	new = vq->signalled_used = vq->used_idx;
-	vq->signalled_valid = true;
-	if (!valid)
-		return true;
-	event = guest_load16(&avail->ring[vq->num]);
-	/* Notify when used_event lies in (old, new]: the guest wants to hear about that entry. */
-	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+	if (vq->packed)
+		packed_unpop(vq, n);
+	else
+		vq->last_avail -= n;
 }
 
 void virtq_flush_notify(struct virtq *vq)
 {
-	struct vring_used *used = vq->used;
-
 	if (!virtq_ready(vq))
 		return;
-	if (vq->used_flushed == vq->used_idx)
-		return;
-	vq->used_flushed = vq->used_idx;
-	/* Release: the used elements must be visible before the index that covers them. */
-	__atomic_store_n(&used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
-	if (vq->call_fd >= 0 && need_notify(vq)) {
-		uint64_t one = 1;
-		if (write(vq->call_fd, &one, sizeof(one)) < 0) {
-			/* EAGAIN means the counter is saturated: the guest will see it anyway. */
-		}
-	}
+	if (vq->packed)
+		packed_flush_notify(vq);
+	else
+		split_flush_notify(vq);
 }
 
 void virtq_disable_notify(struct virtq *vq)
 {
-	struct vring_used *used = vq->used;
-
-	if (!virtq_ready(vq) || vq->event_idx || vq->kicks_off)
-		return; /* with EVENT_IDX we simply stop moving avail_event */
-	/* Written only on change: the line is shared with used->idx, which the guest polls. */
-	__atomic_store_n(&used->flags, htole16(VRING_USED_F_NO_NOTIFY), __ATOMIC_RELAXED);
-	log_used(vq, offsetof(struct vring_used, flags), sizeof(used->flags));
-	log_commit(vq);
-	vq->kicks_off = true;
+	if (!virtq_ready(vq))
+		return;
+	if (vq->packed)
+		packed_disable_notify(vq);
+	else
+		split_disable_notify(vq);
 }
 
 bool virtq_enable_notify(struct virtq *vq)
 {
-	struct vring_used *used = vq->used;
-
 	if (!virtq_ready(vq))
 		return false;
-	if (vq->event_idx) {
-		uint16_t *avail_event = (uint16_t *)&used->ring[vq->num];
-		__atomic_store_n(avail_event, htole16(vq->last_avail), __ATOMIC_RELAXED);
-		log_used(vq, offsetof(struct vring_used, ring) + 8 * (uint64_t)vq->num,
-			 sizeof(*avail_event));
-	} else {
-		__atomic_store_n(&used->flags, 0, __ATOMIC_RELAXED);
-		log_used(vq, offsetof(struct vring_used, flags), sizeof(used->flags));
-		vq->kicks_off = false;
-	}
-	log_commit(vq);
-	/* Pairs with the guest's barrier between bumping avail->idx and reading our request. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return virtq_has_work(vq);
+	return vq->packed ? packed_enable_notify(vq) : split_enable_notify(vq);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The ring engine. A device pops descriptor chains as iovecs into guest memory, pushes used
- * entries, flushes them and asks whether the guest wants an interrupt. The layout (split today,
- * packed later) is private to virtq.c: callers only see struct virtq_chain and these calls.
+ * entries, flushes them and asks whether the guest wants an interrupt. The layout (split rings in
+ * split.c, packed rings in packed.c, chosen by VIRTIO_F_RING_PACKED) is private to the engine:
+ * callers only see struct virtq_chain, these calls and opaque ring positions.
  */
 #pragma once
 
@@ -14,7 +15,7 @@
 #include "virtq/log.h"
 #include "virtq/vmem.h"
 
-/* Largest queue the spec allows for split rings. */
+/* Largest queue the spec allows (split and packed rings alike). */
 #define VIRTQ_MAX_SIZE 32768
 /* Largest scatter list one chain may translate to (the kernel's UIO_MAXIOV). */
 #define VIRTQ_MAX_IOV 1024
@@ -23,10 +24,13 @@
 #define VIRTIO_RING_F_INDIRECT_DESC 28
 #define VIRTIO_RING_F_EVENT_IDX	    29
 #define VIRTIO_F_VERSION_1	    32
+#define VIRTIO_F_RING_PACKED	    34
+/* VIRTIO_F_IN_ORDER (35): packed rings then batch used entries of device-read chains. */
+#define VIRTQ_F_IN_ORDER 35
 
 /* One descriptor chain taken from the ring. */
 struct virtq_chain {
-	uint16_t head;	  /* id to hand back in virtq_push() */
+	uint16_t head; /* id to hand back in virtq_push() (split: head index; packed: buffer id) */
 	unsigned out_iov; /* device-readable iovecs, first */
 	unsigned in_iov;  /* device-writable iovecs, after them */
 	uint32_t out_len; /* readable bytes */
@@ -42,19 +46,41 @@ struct virtq {
 	int call_fd; /* -1: the guest polls */
 	int err_fd;  /* -1: none */
 
-	/* Engine state. */
+	/* Engine state. Packed rings: avail is the driver area, used the device area. */
 	void *desc, *avail, *used; /* our pointers, valid after virtq_map() */
-	uint16_t last_avail;	   /* next avail slot to take */
-	uint16_t avail_shadow;	   /* last avail->idx read */
-	uint16_t used_idx;	   /* next used slot to fill; published by virtq_flush_notify() */
-	uint16_t used_flushed;	   /* used->idx as we last wrote it */
+	uint16_t last_avail;	   /* next avail index (packed: slot, with avail_wrap) */
+	uint16_t avail_shadow;	   /* last avail->idx read (split) */
+	uint16_t used_idx;	   /* next used index (packed: slot, with used_wrap) */
+	uint16_t used_flushed;	   /* used->idx as we last wrote it (split) */
 	uint16_t signalled_used;
 	bool signalled_valid;
-	bool event_idx, indirect;
-	bool kicks_off; /* we set VRING_USED_F_NO_NOTIFY (only written when it changes) */
+	bool event_idx, indirect, packed, in_order;
+	bool kicks_off; /* split: we set VRING_USED_F_NO_NOTIFY (only written when it changes) */
 	bool broken;
 	uint64_t faults;
 	void *indirect_buf; /* scratch copy of an indirect table that straddles regions */
+	/* Packed rings (virtio 1.x 2.8); see packed.c. */
+	bool avail_wrap,
+		used_wrap;	  /* driver / device ring wrap counters at last_avail / used_idx */
+	uint16_t dev_event_flags; /* what we last wrote to the device area's flags */
+	uint32_t signalled_pos;	  /* used position (0..2*num) at the last notification check */
+	/*
+	 * Per buffer id (one allocation of pk_num entries each): descriptors its chain took, 0
+	 * when not in flight, bit 15 set when it had device-writable ones (pk_ndesc); the ring
+	 * position it started at (pk_start); and the ids in the order they were taken, indexed
+	 * in a circle of the ring's size whose next slot is pk_head (pk_order, for virtq_unpop()).
+	 */
+	uint16_t *pk_ndesc, *pk_start, *pk_order;
+	uint32_t pk_num;
+	uint32_t pk_head;
+	/* The first used entry written since the last flush: its flags are stored last. */
+	bool pk_pending;
+	uint16_t pk_pending_slot, pk_pending_flags;
+	/* An open IN_ORDER batch: device-read chains completed in order, written as one entry. */
+	bool pk_batch;
+	uint16_t pk_batch_slot, pk_batch_id;
+	bool pk_batch_wrap;
+	uint64_t desc_gpa, dev_area_gpa; /* for the dirty log: where packed used writes land */
 	/* Dirty logging while the front-end migrates the guest; see virtq_set_log(). */
 	struct vlog *log; /* NULL unless something of this ring is logged: one test when off */
 	bool log_buffers; /* VHOST_F_LOG_ALL: pages the device writes in guest buffers */
@@ -80,12 +106,32 @@ static inline uint64_t virtq_used_size(uint32_t num)
 /* Zeroes vq and sets the fds to -1. */
 void virtq_init(struct virtq *vq, const char *name);
 
+/* virtq_init() that keeps the engine's buffers and the fault counter (a new connection). */
+void virtq_reset(struct virtq *vq);
+
+/* Frees what the engine allocated for vq (safe on a vq never mapped). */
+void virtq_free(struct virtq *vq);
+
 /*
- * Translates the ring addresses through vq->mem and resets the engine to start at index `base`.
- * Each ring part must lie inside one region and be aligned as the spec requires. Returns 0,
- * -EINVAL (size/alignment) or -EFAULT (not in guest memory); the vq is unchanged on failure.
+ * Translates the ring addresses through vq->mem and resets the engine to start at `base`, the
+ * ring state as vhost-user's SET_VRING_BASE carries it: the avail index for split rings; for
+ * packed rings bits 0-14 the next avail slot and bit 15 its wrap counter, bits 16-30 and 31 the
+ * same for the used side (QEMU's encoding), or 0 there to mean "same as avail" (DPDK's). A
+ * packed ring with chains in flight (used behind avail) resumes at used: they are processed
+ * again. Each ring part must lie inside one region and be aligned as the spec requires.
+ * Returns 0, -EINVAL (size/alignment/base) -EFAULT (not in guest memory) or -ENOMEM; the vq is
+ * unchanged on failure.
  */
-int virtq_map(struct virtq *vq, uint16_t base);
+int virtq_map(struct virtq *vq, uint32_t base);
+
+/* The ring state for GET_VRING_BASE, in the encoding virtq_map() takes. */
+uint32_t virtq_base(const struct virtq *vq);
+
+/*
+ * An opaque 32-bit position of the next chain to take (virtq_map()'s `base` while nothing was
+ * taken). Positions only compare for equality.
+ */
+uint32_t virtq_position(const struct virtq *vq);
 
 /* Re-translates ring addresses after the memory table changed, keeping indices. 0 or -EFAULT. */
 int virtq_remap(struct virtq *vq);
@@ -122,8 +168,17 @@ unsigned virtq_pop_burst(struct virtq *vq, struct iovec *iov, struct virtq_chain
 /* Gives back the last n chains popped and not pushed, in reverse order. */
 void virtq_unpop(struct virtq *vq, uint16_t n);
 
+void virtq_split_push(struct virtq *vq, uint16_t head, uint32_t len);
+void virtq_packed_push(struct virtq *vq, uint16_t id, uint32_t len);
+
 /* Records chain `head` as used with `len` bytes written. Visible to the guest after flush. */
-void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
+static inline void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
+{
+	if (vq->packed)
+		virtq_packed_push(vq, head, len);
+	else
+		virtq_split_push(vq, head, len);
+}
 
 /* Publishes pushed entries and signals the call fd if the guest asked to be told. */
 void virtq_flush_notify(struct virtq *vq);
@@ -134,10 +189,18 @@ void virtq_disable_notify(struct virtq *vq);
 /* Asks the guest to kick again; returns true if buffers arrived meanwhile (poll again). */
 bool virtq_enable_notify(struct virtq *vq);
 
-/* The avail index the guest has published (read once, not trusted: compare before use). */
-uint16_t virtq_avail_idx(const struct virtq *vq);
+/*
+ * The position (as virtq_position()) the ring reaches once it has taken every chain the guest
+ * has made available now: the split avail index; for a packed ring, the end of the run of
+ * available descriptors after the next one to take (a bounded scan, not for the data path).
+ * Not trusted: the guest moves it.
+ */
+uint32_t virtq_avail_position(const struct virtq *vq);
 
-/* The used index as it stands in guest memory (read once; the guest can write it too). */
+/*
+ * Where the guest's view of a split ring stands: used->idx in guest memory (read once; the
+ * guest can write it too). A packed ring keeps no such index: its own used position.
+ */
 uint16_t virtq_used_idx(const struct virtq *vq);
 
 /* True when the guest has posted buffers we have not taken. */

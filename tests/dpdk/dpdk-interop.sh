@@ -21,6 +21,8 @@
 #   DPDK_INTEROP_BACKEND    vhostd (default), or dpdk: the same checks against DPDK's own vhost
 #                           back-end (a second testpmd with net_vhost), to prove the harness
 #   DPDK_INTEROP_KEEP=1     keep the work directory (logs) after the run
+#   DPDK_INTEROP_QSIZE      virtio-user ring size (default 256)
+#   DPDK_INTEROP_VDEV       more virtio-user options, e.g. ",packed_vq=1,in_order=1,mrg_rxbuf=0"
 #
 # Synchronisation: testpmd is driven through two fifos. After each batch of commands the script
 # sends a comment line ("# vhostd-sync-N"); testpmd's command line echoes it only once the
@@ -49,6 +51,8 @@ RX_FLOWS=64      # UDP source ports, so a multi-queue tap spreads frames over it
 POLL=${DPDK_INTEROP_POLL:-${2:-adaptive}} # vhostd's notification mode: event, busy, adaptive
 QUEUES=${DPDK_INTEROP_QUEUES:-${3:-"1 2"}} # one session per queue-pair count
 SIZES="64 1518"
+QSIZE=${DPDK_INTEROP_QSIZE:-256}
+VDEV_OPTS=${DPDK_INTEROP_VDEV:-}
 COUNT_S=15       # deadline for a counter to reach its expected value
 
 KEEP_WORK=${DPDK_INTEROP_KEEP:-0}
@@ -278,7 +282,8 @@ run_session() {
 	cpu=$(($(nproc) - 1))
 	log "session queues=$q: starting $BACKEND back-end"
 	be_start "$q"
-	tp_start fe "$cpu" --vdev "net_virtio_user0,path=$WORK/sock,queues=$q,queue_size=256" \
+	log "virtio-user: queues=$q,queue_size=$QSIZE$VDEV_OPTS"
+	tp_start fe "$cpu" --vdev "net_virtio_user0,path=$WORK/sock,queues=$q,queue_size=$QSIZE$VDEV_OPTS" \
 		-- -i --rxq="$q" --txq="$q" --nb-cores=1 --burst=$BURST --txpkts=64 \
 		--total-num-mbufs=16384 --forward-mode=rxonly --no-flush-rx --mask-event all
 	tp_run fe "$STARTUP_S" "show port info 0"

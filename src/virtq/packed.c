@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Packed virtqueue layout (virtio 1.x section 2.8), behind the API of virtq.h.
+ *
+ * One descriptor ring carries both directions: the driver makes a descriptor available by
+ * writing its flags with AVAIL = its wrap counter and USED = the inverse; we hand a chain back
+ * by writing one used descriptor (buffer id, length, AVAIL = USED = our wrap counter) at our
+ * used position, which then skips as many slots as the chain took. The driver area (vq->avail)
+ * tells us when the guest wants interrupts, the device area (vq->used) tells it when we want
+ * kicks.
+ *
+ * Security model: the guest rewrites descriptors concurrently and may be hostile. Each
+ * descriptor is copied once into a local and only the copy is used (the head's flags are the
+ * value whose availability was checked). A chain longer than the ring, a descriptor of a chain
+ * whose wrap bits say it is not available, a buffer id out of range or already in flight, an
+ * indirect descriptor inside a chain or inside its own table, a table of bad length: each marks
+ * the ring broken (virtq_fault) and nothing of the chain is used. Ids in flight are tracked here
+ * (pk_ndesc), so a guest that reuses one cannot make us complete a chain twice.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "virtq/ring.h"
+
+#define DESC_F_AVAIL (1u << 7)
+#define DESC_F_USED  (1u << 15)
+
+#define EVENT_F_ENABLE	0
+#define EVENT_F_DISABLE 1
+#define EVENT_F_DESC	2
+#define EVENT_WRAP	(1u << 15)
+
+/* pk_ndesc: the chain had device-writable descriptors (never batched: its length matters). */
+#define NDESC_WRITE 0x8000u
+#define NDESC_MASK  0x7fffu
+
+struct pvirtq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id;
+	uint16_t flags;
+};
+_Static_assert(sizeof(struct pvirtq_desc) == 16, "packed descriptor layout");
+
+struct pvirtq_event {
+	uint16_t off_wrap; /* descriptor offset, bit 15 its wrap counter */
+	uint16_t flags;	   /* EVENT_F_* */
+};
+_Static_assert(sizeof(struct pvirtq_event) == 4, "event suppression layout");
+
+/* True if flags mark a descriptor the driver made available in the lap with wrap counter w. */
+static inline bool is_avail(uint16_t flags, bool w)
+{
+	return !!(flags & DESC_F_AVAIL) == w && !!(flags & DESC_F_USED) != w;
+}
+
+/* Moves (slot, wrap) forward by n <= num slots. */
+static inline void advance(const struct virtq *vq, uint16_t *slot, bool *wrap, uint32_t n)
+{
+	uint32_t s = (uint32_t)*slot + n;
+
+	if (s >= vq->num) {
+		s -= vq->num;
+		*wrap = !*wrap;
+	}
+	*slot = (uint16_t)s;
+}
+
+/* A ring position as a number in [0, 2*num): laps with wrap counter 1 first. */
+static inline uint32_t pos2(const struct virtq *vq, uint16_t slot, bool wrap)
+{
+	return wrap ? slot : slot + vq->num;
+}
+
+/* Records ring bytes we wrote at guest-physical gpa + off for the dirty log. */
+static inline void log_ring(struct virtq *vq, uint64_t gpa, uint64_t off, uint64_t len)
+{
+	if (__builtin_expect(vq->log != NULL, 0) && vq->log_used && gpa != UINT64_MAX)
+		vlog_batch_add(vq->log, &vq->log_batch, gpa + off, len);
+}
+
+int packed_translate(struct virtq *vq, void **desc, void **avail, void **used)
+{
+	const uint64_t size[3] = { 16 * (uint64_t)vq->num, sizeof(struct pvirtq_event),
+				   sizeof(struct pvirtq_event) };
+	static const unsigned align[3] = { 16, 4, 4 };
+
+	/* Packed rings need not be a power of two in size. */
+	if (vq->num == 0 || vq->num > VIRTQ_MAX_SIZE)
+		return -EINVAL;
+	return virtq_translate_parts(vq, size, align, desc, avail, used);
+}
+
+/* Checks base against the ring size and sizes the per-id arrays; changes no ring state. */
+int packed_prepare(struct virtq *vq, uint32_t base)
+{
+	uint16_t *ids;
+
+	if ((base & 0x7fff) >= vq->num || ((base >> 16) & 0x7fff) >= vq->num)
+		return -EINVAL;
+	if (vq->pk_num == vq->num)
+		return 0;
+	ids = calloc(3 * (size_t)vq->num, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	free(vq->pk_ndesc);
+	vq->pk_ndesc = ids;
+	vq->pk_start = ids + vq->num;
+	vq->pk_order = ids + 2 * (size_t)vq->num;
+	vq->pk_num = vq->num;
+	return 0;
+}
+
+void packed_note_gpas(struct virtq *vq)
+{
+	if (vmem_hva_to_gpa(vq->mem, vq->desc, 16 * (uint64_t)vq->num, &vq->desc_gpa) < 0)
+		vq->desc_gpa = UINT64_MAX;
+	if (vmem_hva_to_gpa(vq->mem, vq->used, sizeof(struct pvirtq_event), &vq->dev_area_gpa) < 0)
+		vq->dev_area_gpa = UINT64_MAX;
+}
+
+void packed_start(struct virtq *vq, uint32_t base)
+{
+	uint16_t avail = base & 0x7fff, used = avail;
+	bool avail_wrap = (base >> 15) & 1, used_wrap = avail_wrap;
+
+	if (base >> 16) { /* QEMU's encoding carries the used side too; DPDK's leaves it 0 */
+		used = (base >> 16) & 0x7fff;
+		used_wrap = base >> 31;
+	}
+	if (used != avail || used_wrap != avail_wrap)
+		log_rl(&vq->rl, LOG_LVL_WARN,
+		       "%s: packed ring resumes at used slot %u (wrap %d), not avail slot %u "
+		       "(wrap %d): chains in flight are processed again",
+		       vq->name ? vq->name : "vq", used, used_wrap, avail, avail_wrap);
+	/* Chains the last back-end took but never completed are taken again. */
+	vq->last_avail = vq->used_idx = used;
+	vq->avail_wrap = vq->used_wrap = used_wrap;
+	memset(vq->pk_ndesc, 0, sizeof(*vq->pk_ndesc) * vq->pk_num);
+	vq->pk_head = 0;
+	vq->pk_pending = false;
+	vq->pk_batch = false;
+	vq->dev_event_flags = 0xffff; /* unknown: the first request is written */
+	vq->signalled_pos = 0;
+	packed_note_gpas(vq);
+}
+
+uint32_t packed_base(const struct virtq *vq)
+{
+	uint32_t avail = vq->last_avail | (uint32_t)vq->avail_wrap << 15;
+	uint32_t used = vq->used_idx | (uint32_t)vq->used_wrap << 15;
+
+	return avail | used << 16;
+}
+
+uint32_t packed_avail_position(const struct virtq *vq)
+{
+	const struct pvirtq_desc *desc = vq->desc;
+	uint16_t slot = vq->last_avail;
+	bool w = vq->avail_wrap;
+
+	if (!desc)
+		return virtq_position(vq);
+	for (uint32_t i = 0; i < vq->num; i++) {
+		if (!is_avail(guest_load16_acquire(&desc[slot].flags), w))
+			break;
+		advance(vq, &slot, &w, 1);
+	}
+	return slot | (uint32_t)w << 15;
+}
+
+bool packed_has_work(struct virtq *vq)
+{
+	const struct pvirtq_desc *desc = vq->desc;
+
+	return is_avail(guest_load16_acquire(&desc[vq->last_avail].flags), vq->avail_wrap);
+}
+
+/* Remembers chain `id` as taken: count descriptors starting at the current position. */
+static inline void take(struct virtq *vq, uint16_t id, uint32_t count, bool writes)
+{
+	vq->pk_ndesc[id] = (uint16_t)(count | (writes ? NDESC_WRITE : 0));
+	vq->pk_start[id] = (uint16_t)(vq->last_avail | (uint32_t)vq->avail_wrap << 15);
+	vq->pk_order[vq->pk_head] = id;
+	vq->pk_head = vq->pk_head + 1 == vq->num ? 0 : vq->pk_head + 1;
+	advance(vq, &vq->last_avail, &vq->avail_wrap, count);
+}
+
+/* Checks a chain's buffer id; faults the ring when the guest broke a rule. */
+static int check_id(struct virtq *vq, uint16_t id)
+{
+	if (id >= vq->num) {
+		virtq_fault(vq, "buffer id %u out of range (ring size %u)", id, vq->num);
+		return -EINVAL;
+	}
+	if (vq->pk_ndesc[id]) {
+		virtq_fault(vq, "buffer id %u made available again while in flight", id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Walks an indirect table (the chain's only descriptor) into iov. */
+static int walk_indirect(struct virtq *vq, const struct pvirtq_desc *d, struct virtq_walk *w,
+			 struct iovec *iov, unsigned max_iov)
+{
+	uint64_t addr = le64toh(d->addr);
+	uint32_t len = le32toh(d->len), entries = len / sizeof(struct pvirtq_desc);
+	const struct pvirtq_desc *table;
+	int r;
+
+	if (!vq->indirect) {
+		virtq_fault(vq, "indirect descriptor without INDIRECT_DESC");
+		return -EINVAL;
+	}
+	if (len == 0 || len % sizeof(struct pvirtq_desc) || entries > vq->num) {
+		virtq_fault(vq, "indirect table length %u invalid", len);
+		return -EINVAL;
+	}
+	table = virtq_indirect_table(vq, addr, len);
+	if (!table) {
+		virtq_fault(vq, "indirect table at 0x%llx+%u not in guest memory",
+			    (unsigned long long)addr, len);
+		return -EFAULT;
+	}
+	/* Entries follow each other; only WRITE means something in them (NEXT is ignored). */
+	for (uint32_t i = 0; i < entries; i++) {
+		struct pvirtq_desc e;
+		uint16_t flags;
+
+		memcpy(&e, &table[i], sizeof(e)); /* snapshot: each field is read once */
+		flags = le16toh(e.flags);
+		if (flags & VRING_DESC_F_INDIRECT) {
+			virtq_fault(vq, "nested indirect descriptor");
+			return -EINVAL;
+		}
+		r = virtq_walk_buffer(vq, w, le64toh(e.addr), le32toh(e.len),
+				      flags & VRING_DESC_F_WRITE, iov, max_iov);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int packed_pop(struct virtq *vq, struct iovec *iov, unsigned max_iov, struct virtq_chain *ret)
+{
+	const struct pvirtq_desc *ring = vq->desc;
+	uint16_t slot = vq->last_avail, flags, id;
+	bool w = vq->avail_wrap;
+	struct virtq_walk walk = { 0 };
+	uint32_t count = 0;
+	int r;
+
+	flags = guest_load16_acquire(&ring[slot].flags);
+	if (!is_avail(flags, w))
+		return 0;
+	for (;;) {
+		struct pvirtq_desc d;
+
+		memcpy(&d, &ring[slot], sizeof(d)); /* snapshot: each field is read once */
+		if (count == 0)
+			d.flags = htole16(flags); /* the head's flags are the ones checked above */
+		flags = le16toh(d.flags);
+		/* The driver writes every descriptor of a chain before the head's flags. */
+		if (count > 0 && !is_avail(flags, w)) {
+			virtq_fault(
+				vq,
+				"descriptor %u of a chain is not available (flags 0x%x, wrap %d)",
+				slot, flags, w);
+			return -EINVAL;
+		}
+		if (++count > vq->num) {
+			virtq_fault(vq, "descriptor chain longer than the ring (%u)", vq->num);
+			return -ELOOP;
+		}
+		if (flags & VRING_DESC_F_INDIRECT) {
+			if (count > 1 || (flags & VRING_DESC_F_NEXT)) {
+				virtq_fault(vq, "indirect descriptor inside a chain");
+				return -EINVAL;
+			}
+			r = walk_indirect(vq, &d, &walk, iov, max_iov);
+			if (r < 0)
+				return r; /* -ENOBUFS: nothing consumed */
+			id = le16toh(d.id);
+			break;
+		}
+		r = virtq_walk_buffer(vq, &walk, le64toh(d.addr), le32toh(d.len),
+				      flags & VRING_DESC_F_WRITE, iov, max_iov);
+		if (r < 0)
+			return r; /* -ENOBUFS: nothing consumed, last_avail untouched */
+		if (!(flags & VRING_DESC_F_NEXT)) {
+			id = le16toh(d.id); /* the buffer id lives in the last descriptor */
+			break;
+		}
+		advance(vq, &slot, &w, 1);
+	}
+	r = check_id(vq, id);
+	if (r < 0)
+		return r;
+	r = virtq_walk_finish(vq, &walk, id, ret);
+	if (r < 0)
+		return r;
+	take(vq, id, count, walk.seen_write);
+	return 1;
+}
+
+unsigned packed_pop_burst(struct virtq *vq, struct iovec *iov, struct virtq_chain *ch, unsigned max)
+{
+	const struct pvirtq_desc *ring = vq->desc;
+	uint16_t flags[VIRTQ_BURST_MAX], slot = vq->last_avail;
+	bool w = vq->avail_wrap;
+	unsigned n, i;
+
+	max = MIN(max, VIRTQ_BURST_MAX);
+	/* Flags first: the run of single available descriptors, their misses overlapping. */
+	for (n = 0; n < max; n++) {
+		uint16_t f = guest_load16(&ring[slot].flags);
+
+		if (!is_avail(f, w) || (f & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+			break;
+		flags[n] = f;
+		advance(vq, &slot, &w, 1);
+	}
+	if (!n)
+		return 0;
+	/* Pairs with the guest's barrier before each flags write: descriptors after flags. */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	for (i = 0; i < n; i++) {
+		struct pvirtq_desc d;
+		uint16_t id;
+		void *p;
+
+		memcpy(&d, &ring[vq->last_avail], sizeof(d)); /* snapshot */
+		id = le16toh(d.id);
+		d.len = le32toh(d.len);
+		if (!d.len || id >= vq->num || vq->pk_ndesc[id])
+			break; /* the walker decides (and reports the guest's error) */
+		p = vmem_gpa_cached(vq->mem, le64toh(d.addr), d.len);
+		if (!p)
+			p = vmem_gpa_ptr(vq->mem, le64toh(d.addr), d.len); /* another region */
+		if (!p)
+			break;
+		iov[i].iov_base = p;
+		iov[i].iov_len = d.len;
+		if (flags[i] & VRING_DESC_F_WRITE)
+			ch[i] = (struct virtq_chain){ .head = id, .in_iov = 1, .in_len = d.len };
+		else
+			ch[i] = (struct virtq_chain){ .head = id, .out_iov = 1, .out_len = d.len };
+		take(vq, id, 1, flags[i] & VRING_DESC_F_WRITE);
+	}
+	return i;
+}
+
+void packed_unpop(struct virtq *vq, uint16_t n)
+{
+	/* The caller gives back only chains it took and did not push: their ids are in flight. */
+	for (uint16_t k = 0; k < n; k++) {
+		uint16_t id;
+		uint32_t count;
+
+		vq->pk_head = vq->pk_head ? vq->pk_head - 1 : vq->num - 1;
+		id = vq->pk_order[vq->pk_head];
+		count = vq->pk_ndesc[id] & NDESC_MASK;
+
+		vq->pk_ndesc[id] = 0;
+		if (vq->last_avail < count) {
+			vq->last_avail = (uint16_t)(vq->last_avail + vq->num - count);
+			vq->avail_wrap = !vq->avail_wrap;
+		} else {
+			vq->last_avail = (uint16_t)(vq->last_avail - count);
+		}
+	}
+}
+
+/*
+ * Writes a used descriptor at slot. The first one since the last flush keeps its flags back:
+ * the driver polls that slot first, so storing its flags last (in flush, with release) makes
+ * the whole batch, and every buffer of a merged receive frame, visible at once.
+ */
+static void write_used(struct virtq *vq, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
+{
+	struct pvirtq_desc *d = &((struct pvirtq_desc *)vq->desc)[slot];
+	uint16_t flags = wrap ? DESC_F_AVAIL | DESC_F_USED : 0;
+
+	if (len)
+		flags |= VRING_DESC_F_WRITE; /* the device wrote len bytes */
+	d->id = htole16(id);
+	d->len = htole32(len);
+	if (!vq->pk_pending) {
+		vq->pk_pending = true;
+		vq->pk_pending_slot = slot;
+		vq->pk_pending_flags = flags;
+	} else {
+		__atomic_store_n(&d->flags, htole16(flags), __ATOMIC_RELAXED);
+	}
+	log_ring(vq, vq->desc_gpa, 16 * (uint64_t)slot, 16);
+}
+
+/* Writes the open IN_ORDER batch as one used descriptor carrying its last id. */
+static void close_batch(struct virtq *vq)
+{
+	if (!vq->pk_batch)
+		return;
+	vq->pk_batch = false;
+	write_used(vq, vq->pk_batch_slot, vq->pk_batch_wrap, vq->pk_batch_id, 0);
+}
+
+void virtq_packed_push(struct virtq *vq, uint16_t id, uint32_t len)
+{
+	uint16_t ndesc = vq->pk_ndesc[id], start = vq->pk_start[id];
+	uint16_t here = (uint16_t)(vq->used_idx | (uint32_t)vq->used_wrap << 15);
+
+	/*
+	 * IN_ORDER: a device-read chain completed in ring order needs no entry of its own; the
+	 * batch's last id tells the driver that it and all before it are done.
+	 */
+	if (vq->in_order && !(ndesc & NDESC_WRITE) && !len && start == here) {
+		if (!vq->pk_batch) {
+			vq->pk_batch = true;
+			vq->pk_batch_slot = vq->used_idx;
+			vq->pk_batch_wrap = vq->used_wrap;
+		}
+		vq->pk_batch_id = id;
+	} else {
+		close_batch(vq);
+		write_used(vq, vq->used_idx, vq->used_wrap, id, len);
+	}
+	vq->pk_ndesc[id] = 0;
+	advance(vq, &vq->used_idx, &vq->used_wrap, ndesc & NDESC_MASK);
+}
+
+/* True if the driver area asks to hear about the used entries published since the last check. */
+static bool need_notify(struct virtq *vq)
+{
+	const struct pvirtq_event *drv = vq->avail;
+	uint32_t old = vq->signalled_pos, new = pos2(vq, vq->used_idx, vq->used_wrap);
+	uint32_t span = 2 * vq->num, event;
+	uint16_t flags, off_wrap;
+	bool valid = vq->signalled_valid;
+
+	/* Pairs with the guest's barrier between writing its event request and polling. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = guest_load16(&drv->flags);
+	off_wrap = guest_load16(&drv->off_wrap);
+	vq->signalled_pos = new;
+	vq->signalled_valid = true;
+	if (flags == EVENT_F_DISABLE)
+		return false;
+	/* DESC without EVENT_IDX, and the reserved value 3, are taken as "enabled". */
+	if (flags != EVENT_F_DESC || !vq->event_idx || !valid)
+		return true;
+	if ((off_wrap & ~EVENT_WRAP) >= vq->num)
+		return true; /* nonsense from the guest: an interrupt too many hurts nobody */
+	event = pos2(vq, off_wrap & ~EVENT_WRAP, off_wrap & EVENT_WRAP);
+	/* Notify when the requested position lies in [old, new), as vring_need_event() does. */
+	return (event + span - old) % span < (new + span - old) % span;
+}
+
+void packed_flush_notify(struct virtq *vq)
+{
+	struct pvirtq_desc *ring = vq->desc;
+
+	close_batch(vq);
+	if (!vq->pk_pending)
+		return;
+	vq->pk_pending = false;
+	/* Release: every entry written since the last flush is visible before this one. */
+	__atomic_store_n(&ring[vq->pk_pending_slot].flags, htole16(vq->pk_pending_flags),
+			 __ATOMIC_RELEASE);
+	if (vq->call_fd >= 0 && need_notify(vq))
+		virtq_signal(vq);
+}
+
+/* Writes the device area's flags (and, for DESC, the offset first) when they change. */
+static void set_dev_event(struct virtq *vq, uint16_t flags, uint16_t off_wrap)
+{
+	struct pvirtq_event *dev = vq->used;
+
+	if (flags == EVENT_F_DESC)
+		__atomic_store_n(&dev->off_wrap, htole16(off_wrap), __ATOMIC_RELAXED);
+	if (flags != vq->dev_event_flags) {
+		__atomic_store_n(&dev->flags, htole16(flags), __ATOMIC_RELAXED);
+		vq->dev_event_flags = flags;
+	}
+	log_ring(vq, vq->dev_area_gpa, 0, sizeof(*dev));
+	virtq_log_commit(vq);
+}
+
+void packed_disable_notify(struct virtq *vq)
+{
+	/*
+	 * Unlike split rings, even with EVENT_IDX the flags say DISABLE: some drivers (DPDK's)
+	 * read only the flags, and a stale offset would let them kick anyway.
+	 */
+	if (vq->dev_event_flags != EVENT_F_DISABLE)
+		set_dev_event(vq, EVENT_F_DISABLE, 0);
+}
+
+bool packed_enable_notify(struct virtq *vq)
+{
+	if (vq->event_idx)
+		set_dev_event(vq, EVENT_F_DESC, (uint16_t)virtq_position(vq));
+	else if (vq->dev_event_flags != EVENT_F_ENABLE)
+		set_dev_event(vq, EVENT_F_ENABLE, 0);
+	/* Pairs with the guest's barrier between making descriptors available and reading this. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return packed_has_work(vq);
+}
