@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # dpdk-interop: vhostd against DPDK's virtio-user front-end (dpdk-testpmd), in both directions.
-# Usage: dpdk-interop.sh [TAPINJECT [POLL_MODE [QUEUE_COUNTS]]], e.g. "tapinject busy '1 4'".
+# Usage: dpdk-interop.sh [TAPINJECT [POLL_MODE [QUEUE_COUNTS [QSIZE [VDEV_OPTS]]]]],
+# e.g. "tapinject busy '1 4'" or "tapinject event 4 1024 ,packed_vq=1,in_order=1".
 #
 #   guest TX: testpmd (rxonly, "start tx_first K") transmits a known number of packets; the tap's
 #             rx_packets/rx_bytes and vhostd's tx_packets must grow by exactly that number.
@@ -44,15 +45,16 @@ TAP=vhdt0
 NS=vhdt-dpdk-$$
 BURST=32         # testpmd packets per burst
 TX_BURSTS=2      # bursts per queue per tx_first round
-TX_ROUNDS=6      # rounds: 6 * 2 * 32 = 384 packets per queue, more than the ring holds
-RX_CHUNK=128     # frames tapinject sends per round: half the guest's 256 rx buffers
-RX_ROUNDS=8      # rounds: 8 * 128 = 1024 frames per size
-RX_FLOWS=64      # UDP source ports, so a multi-queue tap spreads frames over its queues
 POLL=${DPDK_INTEROP_POLL:-${2:-adaptive}} # vhostd's notification mode: event, busy, adaptive
 QUEUES=${DPDK_INTEROP_QUEUES:-${3:-"1 2"}} # one session per queue-pair count
 SIZES="64 1518"
-QSIZE=${DPDK_INTEROP_QSIZE:-256}
-VDEV_OPTS=${DPDK_INTEROP_VDEV:-}
+QSIZE=${DPDK_INTEROP_QSIZE:-${4:-256}}
+VDEV_OPTS=${DPDK_INTEROP_VDEV:-${5:-}}
+# Enough rounds that every ring wraps around at least once whatever its size.
+TX_ROUNDS=$((QSIZE / 64 + 2)) # rounds of 2 * 32: 384 packets per queue for 256-entry rings
+RX_CHUNK=128     # frames tapinject sends per round: half the guest's 256 rx buffers
+RX_ROUNDS=$((QSIZE / 128 + 6)) # rounds: 8 * 128 = 1024 frames per size for 256 entries
+RX_FLOWS=64      # UDP source ports, so a multi-queue tap spreads frames over its queues
 COUNT_S=15       # deadline for a counter to reach its expected value
 
 KEEP_WORK=${DPDK_INTEROP_KEEP:-0}
