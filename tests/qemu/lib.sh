@@ -182,7 +182,7 @@ qi_start_iperf_server() {
 # console goes to $QI_GUEST_LOG. QEMU is killed after QI_QEMU_TIMEOUT seconds.
 qi_start_guest() {
 	local netdev device append
-	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC"
+	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC${QI_DEVICE_OPTS:-}"
 	[ "$QI_QUEUES" -gt 1 ] && device="$device,mq=on"
 	if [ "${QI_REFERENCE:-0}" = 1 ]; then
 		netdev="tap,id=n0,ifname=$QI_TAP,script=no,downscript=no,vhost=off"
@@ -330,7 +330,7 @@ qi_launch_vhostd() {
 qi_launch_guest() {
 	local chardev="socket,id=c0,path=$QI_SOCK" device netdev append
 	[ -n "${1:-}" ] && chardev="$chardev,$1"
-	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC"
+	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC${QI_DEVICE_OPTS:-}"
 	netdev="vhost-user,id=n0,chardev=c0"
 	if [ "${QI_QUEUES:-1}" -gt 1 ]; then
 		device="$device,mq=on"

@@ -7,11 +7,13 @@
 # traffic without errors or ring faults, vhostd survives the guest powering
 # off and exits 0 on SIGTERM.
 #
-# Usage: qemu-interop.sh [--queues N] [--streams N] [--reference]
+# Usage: qemu-interop.sh [--queues N] [--streams N] [--packed] [--reference]
 #   --queues N    N queue pairs (vhostd queues=N, QEMU mq=on); the guest
 #                 enables them with ethtool -L and every queue must carry
 #                 packets (default 1)
 #   --streams N   parallel iperf3 streams (default 1, or 4 with --queues>1)
+#   --packed      packed virtqueues (QEMU packed=on): the guest must
+#                 negotiate VIRTIO_F_RING_PACKED
 #   --reference   run the same guest over QEMU's own tap back-end, no vhostd:
 #                 tells a guest/environment problem from a daemon problem
 # Environment: $VHOSTD (daemon), $VHOSTD_BUILDDIR (for vhostctl), and the
@@ -26,15 +28,22 @@ QI_NAME="qemu-interop"
 QI_QUEUES=1
 QI_STREAMS=""
 QI_REFERENCE=0
+QI_PACKED=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--queues) QI_QUEUES=$2; shift 2 ;;
 	--streams) QI_STREAMS=$2; shift 2 ;;
+	--packed) QI_PACKED=1; shift ;;
 	--reference) QI_REFERENCE=1; shift ;;
-	*) echo "usage: $0 [--queues N] [--streams N] [--reference]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--queues N] [--streams N] [--packed] [--reference]" >&2; exit 2 ;;
 	esac
 done
 [ "$QI_QUEUES" -gt 1 ] && QI_NAME="qemu-interop-mq"
+if [ "$QI_PACKED" = 1 ]; then
+	QI_NAME="qemu-packed"
+	[ "$QI_QUEUES" -gt 1 ] && QI_NAME="qemu-packed-mq"
+	QI_DEVICE_OPTS="${QI_DEVICE_OPTS:-},packed=on"
+fi
 if [ -z "$QI_STREAMS" ]; then
 	# One flow hashes onto one queue; several spread over all of them.
 	if [ "$QI_QUEUES" -gt 1 ]; then QI_STREAMS=4; else QI_STREAMS=1; fi
@@ -89,6 +98,12 @@ for fb in CSUM:0 GUEST_CSUM:1 HOST_TSO4:11 MRG_RXBUF:15 GUEST_ANNOUNCE:21 VERSIO
 done
 if [ "$QI_QUEUES" -gt 1 ]; then
 	check "guest negotiated VIRTIO_NET_F_MQ (bit 22)" qi_feature_bit "$features" 22
+fi
+if [ "$QI_PACKED" = 1 ]; then
+	check "guest negotiated VIRTIO_F_RING_PACKED (bit 34)" qi_feature_bit "$features" 34
+else
+	check "guest kept split rings (VIRTIO_F_RING_PACKED, bit 34, off)" \
+		bash -c "[ '${features:34:1}' != 1 ]"
 fi
 
 queues=$(qi_result queues)
