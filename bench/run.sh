@@ -17,6 +17,8 @@
 #   tap_tx   guest TX -> tap    counted by the kernel: the tap's rx_packets (inside a netns)
 #   tap_rx   tap -> guest RX    bench/tapflood pushes frames into the tap; counted at the front-end
 #   idle     vhostd with 16 null ports, all connected by one idle front-end: vhostd's CPU use
+#   null_tx_packed, null_rx_packed, vm2vm_packed: the same with packed virtqueues (virtio-user
+#            packed_vq=1; both back-ends negotiate what the front-end asks)
 #
 # Environment:
 #   VHOSTD           the daemon (default build/vhostd); vhostctl is taken from the same directory
@@ -25,7 +27,8 @@
 #   BENCH_WARMUP S   warm-up seconds before the window (default 2)
 #   BENCH_WINDOW S   measuring window in seconds (default 5)
 #   BENCH_IDLE_WINDOW S  idle measuring window (default 10)
-#   BENCH_ONLY LIST  scenarios to run (default "null_tx null_rx vm2vm tap_tx tap_rx idle")
+#   BENCH_ONLY LIST  scenarios to run (default "null_tx null_rx vm2vm tap_tx tap_rx
+#                    null_tx_packed null_rx_packed vm2vm_packed idle")
 #   BENCH_SIZES LIST frame sizes (default "64 1518")
 #   BENCH_OUT DIR    results directory (default bench/results)
 #   BENCH_TAP_SENDERS N  tapflood processes for tap_rx (default 1)
@@ -61,7 +64,7 @@ else
 	RUNS=${BENCH_RUNS:-3} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
 	IDLE_WINDOW=${BENCH_IDLE_WINDOW:-10}
 fi
-ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx idle}
+ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed idle}
 SIZES=${BENCH_SIZES:-64 1518}
 OUT=${BENCH_OUT:-$HERE/results}
 BE_CPU=${BENCH_BE_CPU:-0}
@@ -340,7 +343,7 @@ tap_counter() {
 # sample SCEN BACKEND: the run's packet counter into CNT, the time it was read at into CNT_T
 # (the middle of the read, in microseconds).
 sample() {
-	local scen=$1 be=$2 t0 t1 p
+	local scen=${1%_packed} be=$2 t0 t1 p
 	now_us t0
 	case $scen in
 	null_tx)
@@ -408,7 +411,8 @@ cpu_snap() {
 
 # run_one SCEN SIZE BACKEND RUN: one measured run; appends a row to results.csv.
 run_one() {
-	local scen=$1 size=$2 be=$3 run=$4 poll=busy netns=- be_pid
+	local name=$1 scen=${1%_packed} size=$2 be=$3 run=$4 poll=busy netns=- be_pid
+	local devargs=$FE_DEVARGS
 	local -a fe_args ports be_vdevs
 	local fe_mode=txonly seed="start" cnt0 t0 cnt1 t1 sys mpps spp i note snap0 snap1 cpu other sender
 	trap run_cleanup EXIT
@@ -452,10 +456,11 @@ run_one() {
 		ip -n "$NS" link set "$TAP" mtu 1504 txqueuelen 10000 up || fail "cannot set up $TAP"
 	fi
 
-	# The front-end.
-	fe_args=(--vdev "net_virtio_user0,path=$WORK/s0.sock,queues=1,queue_size=256$FE_DEVARGS")
+	# The front-end (packed scenarios: packed virtqueues, whatever else BENCH_FE_DEVARGS says).
+	[[ $name == *_packed ]] && devargs="$devargs,packed_vq=1"
+	fe_args=(--vdev "net_virtio_user0,path=$WORK/s0.sock,queues=1,queue_size=256$devargs")
 	[[ $scen == vm2vm ]] &&
-		fe_args+=(--vdev "net_virtio_user1,path=$WORK/s1.sock,queues=1,queue_size=256$FE_DEVARGS")
+		fe_args+=(--vdev "net_virtio_user1,path=$WORK/s1.sock,queues=1,queue_size=256$devargs")
 	tp_start fe "$FE_CPU" - "${fe_args[@]}" -- -i --nb-cores=1 --burst=32 --txpkts="$size" \
 		--total-num-mbufs=16384 --forward-mode="$fe_mode" --no-flush-rx --mask-event all
 	tp_run fe "$STARTUP_S" "show port summary all"
@@ -489,10 +494,10 @@ run_one() {
 	# The measuring window; perf counts the back-end's system calls over it.
 	sys=NA
 	if [[ $PROFILE == 1 ]]; then
-		bg_wait perf record -q -F 4999 -o "$WORK/perf-$scen-$size-$be-$run.data" -p "$be_pid" \
+		bg_wait perf record -q -F 4999 -o "$WORK/perf-$name-$size-$be-$run.data" -p "$be_pid" \
 			-- sleep "$WINDOW" 2>>"$WORK/perf.log" &&
-			perf report -q -i "$WORK/perf-$scen-$size-$be-$run.data" --no-children --sort dso,sym \
-				--percent-limit 0.5 >"$OUT/profile-$scen-$size-$be-$run.txt" \
+			perf report -q -i "$WORK/perf-$name-$size-$be-$run.data" --no-children --sort dso,sym \
+				--percent-limit 0.5 >"$OUT/profile-$name-$size-$be-$run.txt" \
 				2>>"$WORK/perf.log"
 	elif [[ $PERF == 1 ]]; then
 		bg_wait perf stat -e raw_syscalls:sys_enter -x, -p "$be_pid" -o "$WORK/perf.txt" \
@@ -534,14 +539,14 @@ run_one() {
 	fi
 	other=$(cut -d, -f4 <<<"$cpu")
 	if ((other > MAX_OTHER && ATTEMPT <= RETRIES)); then
-		log "$scen size=$size $be run $run: $mpps Mpps, but ${other}% of a core went to" \
+		log "$name size=$size $be run $run: $mpps Mpps, but ${other}% of a core went to" \
 			"other processes (CPU% be,fe,sender,other,steal $cpu): discarded, run again"
 		exit 3
 	fi
-	echo "$scen,$size,$be,$run,$mpps,$spp" >>"$OUT/results.csv"
-	echo "$scen,$size,$be,$run,$cpu,$ATTEMPT" >>"$OUT/cpu.csv"
-	[[ $scen == tap_rx ]] && echo "$scen,$size,$be,$run,$sender" >>"$OUT/sender.csv"
-	log "$scen size=$size $be run $run: $mpps Mpps, syscalls/pkt $spp" \
+	echo "$name,$size,$be,$run,$mpps,$spp" >>"$OUT/results.csv"
+	echo "$name,$size,$be,$run,$cpu,$ATTEMPT" >>"$OUT/cpu.csv"
+	[[ $scen == tap_rx ]] && echo "$name,$size,$be,$run,$sender" >>"$OUT/sender.csv"
+	log "$name size=$size $be run $run: $mpps Mpps, syscalls/pkt $spp" \
 		"(pkts $((cnt1 - cnt0)), syscalls $sys; CPU% be,fe,sender,other,steal $cpu)$note"
 }
 
@@ -710,7 +715,7 @@ main() {
 	echo "background CPU use before the start: ${busy}% of a core (over 2 s)" >>"$OUT/meta.txt"
 	log "vhostd=$VHOSTD runs=$RUNS warm-up=${WARMUP}s window=${WINDOW}s back-end CPU $BE_CPU," \
 		"front-end CPU $FE_CPU; work directory $WORK"
-	for scen in null_tx null_rx vm2vm tap_tx tap_rx; do
+	for scen in null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed; do
 		wants "$scen" || continue
 		backends=(vhostd dpdk)
 		[[ " $ADAPTIVE " == *" $scen "* ]] && backends+=(vhostd-adaptive)
