@@ -217,7 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		virtq_has_work(&vq);
 	}
 
-	free(vq.indirect_buf);
+	virtq_free(&vq);
 	for (unsigned i = 0; i < nblocks; i++)
 		free(blocks[i]);
 	vmem_init(&mem);

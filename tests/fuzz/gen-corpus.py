@@ -308,6 +308,112 @@ def virtq_seeds():
     return seeds
 
 
+# ---- packed-ring walker ----
+
+P_AVAIL, P_USED = 1 << 7, 1 << 15
+
+
+class PackedRing:
+    """Guest memory laid out as fuzz-virtq-packed.c expects for a ring of num entries."""
+
+    def __init__(self, num, data_len=1024):
+        self.num = num
+        self.data = 16 * num + 8  # first data byte (gpa): after the two event areas
+        self.mem = bytearray(self.data + data_len)
+        self.slot, self.wrap = 0, 1
+
+    def raw(self, slot, addr, ln, bid, flags, at=None):
+        struct.pack_into("<QIHH", self.mem, (0 if at is None else at) + 16 * slot, addr, ln,
+                         bid, flags)
+
+    def chain(self, bid, bufs, wrap_lie=False):
+        """Makes bufs [(addr, len, flags)] available as one chain with buffer id bid."""
+        for k, (addr, ln, flags) in enumerate(bufs):
+            w = self.wrap ^ (1 if wrap_lie and k > 0 else 0)
+            f = flags | (F_NEXT if k + 1 < len(bufs) else 0)
+            f |= (P_AVAIL if w else 0) | (0 if w else P_USED)
+            self.raw(self.slot, addr, ln, bid, f)
+            self.slot += 1
+            if self.slot == self.num:
+                self.slot, self.wrap = 0, self.wrap ^ 1
+
+    def input(self, features=0, slice_=0, max_iov=0, base=0x8000):
+        hdr = struct.pack("<BBBBI", self.num - 1, features, slice_, max_iov, base)
+        return hdr + bytes(self.mem)
+
+
+def packed_seeds():
+    seeds = {}
+    d = lambda r, off: r.data + off  # noqa: E731
+
+    r = PackedRing(4)
+    r.chain(0, [(d(r, 0), 100, 0)])
+    seeds["single"] = r.input()
+
+    r = PackedRing(5)  # not a power of two; chains wrap past the end
+    r.chain(3, [(d(r, 0), 10, 0), (d(r, 100), 20, 0), (d(r, 300), 30, F_WRITE)])
+    r.chain(1, [(d(r, 500), 40, F_WRITE), (d(r, 600), 8, F_WRITE)])
+    seeds["multi-wrap"] = r.input(max_iov=4)
+
+    r = PackedRing(8)
+    r.raw(0, d(r, 13), 48, 2, F_INDIRECT | P_AVAIL)  # table straddles 7-byte slices
+    r.raw(0, d(r, 200), 50, 0, 0, at=d(r, 13))
+    r.raw(1, d(r, 300), 60, 0, F_NEXT, at=d(r, 13))  # NEXT is ignored inside a table
+    r.raw(2, d(r, 400), 70, 0, F_WRITE, at=d(r, 13))
+    seeds["indirect-straddle"] = r.input(features=1, slice_=7)
+
+    r = PackedRing(8)
+    for i in range(8):
+        r.chain(i, [(d(r, 16 * i), 16, F_WRITE)])
+    struct.pack_into("<HH", r.mem, 16 * r.num, 3 | 0x8000, 2)  # driver area: DESC at slot 3
+    seeds["burst-event-idx"] = r.input(features=2 | 8 | 16)
+
+    r = PackedRing(8)
+    for i in range(6):
+        r.chain(i, [(d(r, 32 * i), 20, 0)])
+    seeds["in-order-unpop-late"] = r.input(features=16 | 32 | 64 | 128)
+
+    r = PackedRing(4)
+    r.chain(0, [(d(r, 0), 10, 0), (d(r, 10), 10, 0)], wrap_lie=True)
+    seeds["wrap-disagrees"] = r.input()
+
+    r = PackedRing(4)
+    r.chain(4, [(d(r, 0), 10, 0)])
+    seeds["bad-id"] = r.input()
+
+    r = PackedRing(4)
+    r.chain(1, [(d(r, 0), 10, 0)])
+    r.chain(1, [(d(r, 10), 10, 0)])
+    seeds["id-in-flight"] = r.input(features=128)
+
+    r = PackedRing(3)
+    for _ in range(3):
+        r.raw(r.slot, d(r, 0), 10, 0, F_NEXT | P_AVAIL)
+        r.slot += 1
+    seeds["chain-longer-than-ring"] = r.input()
+
+    r = PackedRing(8)
+    r.raw(0, d(r, 0), 32, 0, F_INDIRECT | P_AVAIL)
+    r.raw(0, d(r, 100), 10, 0, 0, at=d(r, 0))
+    r.raw(1, d(r, 32), 16, 0, F_INDIRECT, at=d(r, 0))
+    seeds["nested-indirect"] = r.input(features=1)
+
+    r = PackedRing(8)
+    r.chain(0, [(d(r, 0), 10, 0)])
+    r.chain(1, [(d(r, 40), 10, 0)])  # in a hole (slices of 32, every other one unmapped)
+    seeds["holes"] = r.input(features=4, slice_=32)
+
+    r = PackedRing(6, data_len=400)
+    r.chain(2, [(d(r, 3), 37, 0), (d(r, 50), 90, F_WRITE)])
+    seeds["one-byte-regions"] = r.input(slice_=1, max_iov=100)
+
+    r = PackedRing(4)
+    r.chain(0, [(d(r, 0), 10, 0)])
+    seeds["base-out-of-range"] = r.input(base=0x8004)
+    seeds["base-qemu-both-halves"] = r.input(base=0x80008000)
+    return seeds
+
+
 def write(name, seeds):
     out = os.path.join(HERE, "corpus", name)
     os.makedirs(out, exist_ok=True)
@@ -320,6 +426,7 @@ def write(name, seeds):
 def main():
     write("vhost-msg", vhost_seeds())
     write("virtq", virtq_seeds())
+    write("virtq-packed", packed_seeds())
     return 0
 
 
