@@ -12,8 +12,9 @@
  *   one big buffer. Without MRG_RXBUF and with 2 KiB buffers it is dropped and counted
  *   (rx_oversize, rx_dropped), and the next small frame arrives intact.
  * - USO: a GSO_UDP_L4 frame of 4 x 1000 bytes from the guest reaches the namespace socket as 4
- *   datagrams; a UDP_SEGMENT send of 4 x 1000 bytes in the namespace reaches the guest as one
- *   GSO_UDP_L4 frame when it negotiated GUEST_USO4 and GUEST_USO6.
+ *   datagrams (malformed USO headers are counted errors and reach nothing); a UDP_SEGMENT send of 4
+ * x 1000 bytes in the namespace reaches the guest as one GSO_UDP_L4 frame when it negotiated
+ * GUEST_USO4 and GUEST_USO6.
  *
  * With --variant the ports run with mtu=4000,features=-mrg_rxbuf,-event_idx,-host_uso,-log_all
  * (see meson.build): GET_FEATURES lacks those bits, the tap starts at MTU 4000, a front-end's
@@ -433,7 +434,33 @@ static void test_jumbo_too_big(void **state)
 	t_sess_close(&s);
 }
 
-/* A GSO_UDP_L4 frame from the guest reaches the namespace as USO_SEGS datagrams. */
+/* Sends the USO frame f with header h changed as given; it must be counted in tx_errors and
+ * never reach the namespace socket. */
+static void uso_refused(struct t_sess *s, const struct vuf_net_hdr *h, const uint8_t *f, size_t len,
+			const char *what, uint8_t flags, uint16_t csum_offset, uint8_t gso_type,
+			uint16_t gso_size)
+{
+	struct vuf_net_hdr bad = *h;
+	struct t_stats a, b;
+	uint8_t got[64];
+
+	bad.flags = flags;
+	bad.csum_offset = csum_offset;
+	bad.gso_type = gso_type;
+	bad.gso_size = gso_size;
+	assert_int_equal(t_stats(nf.env.ctl, "p0", &b), 0);
+	guest_send(s, &bad, f, len);
+	assert_int_equal(t_stats(nf.env.ctl, "p0", &a), 0);
+	if (a.tx_errors != b.tx_errors + 1 || a.tx_packets != b.tx_packets)
+		fail_msg("USO frame with %s: tx_errors +%llu, tx_packets +%llu; want +1, +0", what,
+			 (unsigned long long)(a.tx_errors - b.tx_errors),
+			 (unsigned long long)(a.tx_packets - b.tx_packets));
+	if (recv(nf.sock_rx, got, sizeof(got), MSG_DONTWAIT) >= 0)
+		fail_msg("USO frame with %s reached the namespace", what);
+}
+
+/* A GSO_UDP_L4 frame from the guest reaches the namespace as USO_SEGS datagrams; malformed USO
+ * headers, and USO from a guest that did not negotiate it, are refused and counted. */
 static void test_uso_guest_to_host(void **state)
 {
 	static uint8_t f[HDRS + USO_SEG * USO_SEGS], got[4096];
@@ -464,6 +491,17 @@ static void test_uso_guest_to_host(void **state)
 	assert_int_equal(t_stats(nf.env.ctl, "p0", &a), 0);
 	assert_int_equal(a.tx_errors, b.tx_errors);
 	assert_int_equal(a.tx_packets - b.tx_packets, 1);
+
+	/* Headers the kernel must never see: each is a counted error, nothing is sent. */
+	uso_refused(&s, &h, f, len, "no NEEDS_CSUM", 0, 6, GSO_UDP_L4, USO_SEG);
+	uso_refused(&s, &h, f, len, "checksum not at the UDP field", 1, 16, GSO_UDP_L4, USO_SEG);
+	uso_refused(&s, &h, f, len, "ECN bit", 1, 6, GSO_UDP_L4 | 0x80, USO_SEG);
+	uso_refused(&s, &h, f, len, "gso_size 0", 1, 6, GSO_UDP_L4, 0);
+	t_sess_close(&s);
+
+	/* A guest that did not negotiate HOST_USO may not send it. */
+	open_p0(&s, T_FEATURES, 0, 0, 0);
+	uso_refused(&s, &h, f, len, "HOST_USO not negotiated", 1, 6, GSO_UDP_L4, USO_SEG);
 	t_sess_close(&s);
 }
 
