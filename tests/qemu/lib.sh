@@ -323,14 +323,16 @@ qi_launch_vhostd() {
 }
 
 # qi_launch_guest CHARDEV_OPTIONS: qi_start_guest (vhost-user only) with
-# ",CHARDEV_OPTIONS" on the socket chardev (e.g. reconnect=1, or server=on,wait=off)
-# and vhostd.arg=$QI_JOB_ARG on the kernel command line when that is set. The console
+# ",CHARDEV_OPTIONS" on the socket chardev (e.g. reconnect=1, or server=on,wait=off),
+# ",$QI_DEVICE_OPTS" on the virtio-net-pci device (e.g. host_mtu=9000) and
+# vhostd.arg=$QI_JOB_ARG on the kernel command line when those are set. The console
 # goes to $QI_GUEST_LOG, QEMU's output to $QI_QEMU_LOG (both truncated): a caller that
 # boots guests one after another points them at new files first.
 qi_launch_guest() {
 	local chardev="socket,id=c0,path=$QI_SOCK" device netdev append
 	[ -n "${1:-}" ] && chardev="$chardev,$1"
 	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC"
+	[ -n "${QI_DEVICE_OPTS:-}" ] && device="$device,$QI_DEVICE_OPTS"
 	netdev="vhost-user,id=n0,chardev=c0"
 	if [ "${QI_QUEUES:-1}" -gt 1 ]; then
 		device="$device,mq=on"
