@@ -371,6 +371,24 @@ qi_wait_result() {
 	return 1
 }
 
+# qi_term_vhostd: SIGTERM to vhostd, then waits up to 10 s for it; sets QI_TERM_STATUS to its
+# exit status ("timeout" when it is still running) and clears QI_VHOSTD_PID once it has exited.
+# Not in a subshell: wait needs the daemon as this shell's child.
+qi_term_vhostd() {
+	local i
+	QI_TERM_STATUS=timeout
+	kill -TERM "$QI_VHOSTD_PID"
+	for ((i = 0; i < 100; i++)); do
+		if ! kill -0 "$QI_VHOSTD_PID" 2>/dev/null; then
+			wait "$QI_VHOSTD_PID"
+			QI_TERM_STATUS=$?
+			QI_VHOSTD_PID=""
+			return
+		fi
+		sleep 0.1
+	done
+}
+
 # qi_preflight NEEDS_VHOSTD TOOL...: exits 77 (skip) without root, 1 when a tool is missing or
 # (NEEDS_VHOSTD=1) $VHOSTD is not an executable.
 qi_preflight() {

@@ -55,7 +55,7 @@ tap_mtu_is() {
 # boot LABEL PORT_OPTIONS: one vhostd with PORT_OPTIONS and one guest running the mtu job;
 # every check of one boot.
 boot() {
-	local label=$1 opts=$2 features ping udp tcp v port_line st i
+	local label=$1 opts=$2 features ping udp tcp v port_line
 	QI_GUEST_LOG=$QI_DIR/guest-$label.log
 	QI_QEMU_LOG=$QI_DIR/qemu-$label.log
 	echo "# $label: port ${opts:-as it comes}, virtio-net-pci $QI_DEVICE_OPTS"
@@ -120,18 +120,9 @@ boot() {
 		check "$label: vhostd $k = 0 (${v:-none})" num_eq "${v:-}" 0
 	done
 
-	kill -TERM "$QI_VHOSTD_PID"
-	st=timeout
-	for ((i = 0; i < 100; i++)); do
-		if ! kill -0 "$QI_VHOSTD_PID" 2>/dev/null; then
-			wait "$QI_VHOSTD_PID"
-			st=$?
-			QI_VHOSTD_PID=""
-			break
-		fi
-		sleep 0.1
-	done
-	check "$label: vhostd exited with status 0 on SIGTERM (got $st)" test "$st" = 0
+	qi_term_vhostd
+	check "$label: vhostd exited with status 0 on SIGTERM (got $QI_TERM_STATUS)" \
+		test "$QI_TERM_STATUS" = 0
 }
 
 t_start=$(qi_now)
