@@ -50,11 +50,19 @@ struct backend_ops {
 	unsigned (*discard)(struct backend *be, unsigned q, unsigned max);
 	/* Largest frame (without header) the device can hand us with the current settings. */
 	unsigned (*max_frame)(struct backend *be);
+	/*
+	 * The guest's MTU is now mtu (68..65535): the device follows it where it has an MTU of
+	 * its own, and max_frame() with it. Stores the MTU it had before in *ret_old (when not
+	 * NULL; 0 when the device has none to go back to). Returns 0 or a negative errno.
+	 */
+	int (*set_mtu)(struct backend *be, unsigned mtu, unsigned *ret_old);
 	void (*destroy)(struct backend *be);
 };
 
 struct backend {
 	const struct backend_ops *ops;
+	/* The device takes and produces UDP segmentation offload (GSO_UDP_L4) frames. */
+	bool uso;
 };
 
 /*

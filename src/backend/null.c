@@ -89,6 +89,14 @@ static unsigned null_max_frame(struct backend *be)
 	return nb->gen ? nb->gen : 1518;
 }
 
+/* backend_ops.set_mtu: a sink or generator has no MTU; its frames keep their size. */
+static int null_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
+{
+	if (ret_old)
+		*ret_old = 0;
+	return 0;
+}
+
 /* backend_ops.destroy: closes the eventfds and frees. */
 static void null_destroy(struct backend *be)
 {
@@ -108,6 +116,7 @@ static const struct backend_ops null_gen_ops = {
 	.recv = null_recv,
 	.recv_burst = null_recv_burst,
 	.max_frame = null_max_frame,
+	.set_mtu = null_set_mtu,
 	.destroy = null_destroy,
 };
 
@@ -119,6 +128,7 @@ static const struct backend_ops null_sink_ops = {
 	.queue_fd = null_queue_fd,
 	.send = null_send,
 	.max_frame = null_max_frame,
+	.set_mtu = null_set_mtu,
 	.destroy = null_destroy,
 };
 

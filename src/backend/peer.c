@@ -80,6 +80,14 @@ static unsigned peer_max_frame(struct backend *be)
 	return 65535 + 14 + 4;
 }
 
+/* backend_ops.set_mtu: nothing between two guests has an MTU (each guest keeps its own). */
+static int peer_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
+{
+	if (ret_old)
+		*ret_old = 0;
+	return 0;
+}
+
 /* backend_ops.destroy: closes the eventfds and frees. */
 static void peer_destroy(struct backend *be)
 {
@@ -99,6 +107,7 @@ static const struct backend_ops peer_ops = {
 	.send_burst = peer_send_burst,
 	.flush = peer_flush,
 	.max_frame = peer_max_frame,
+	.set_mtu = peer_set_mtu,
 	.destroy = peer_destroy,
 };
 

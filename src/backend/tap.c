@@ -20,6 +20,15 @@
 
 #define TAP_MAX_QUEUES 16
 
+/* UDP segmentation offload (Linux 6.2); older headers lack the flags. The kernel takes them
+ * only together and with TUN_F_CSUM. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
 struct tap {
 	struct backend be;
 	char ifname[IFNAMSIZ];
@@ -105,6 +114,11 @@ static int tap_configure(struct backend *be, uint64_t features, unsigned hdr_len
 			off |= TUN_F_TSO_ECN;
 		if (features & VNET_BIT(VIRTIO_NET_F_GUEST_UFO))
 			off |= TUN_F_UFO;
+		/* The kernel has one switch for both: a guest taking USO over one IP version
+		 * only gets segmented frames. */
+		if (be->uso && (features & VNET_BIT(VIRTIO_NET_F_GUEST_USO4)) &&
+		    (features & VNET_BIT(VIRTIO_NET_F_GUEST_USO6)))
+			off |= TUN_F_USO4 | TUN_F_USO6;
 	}
 	for (unsigned q = 0; q < t->nq; q++) {
 		if (ioctl(t->fds[q], TUNSETVNETHDRSZ, &sz) < 0) {
@@ -116,7 +130,7 @@ static int tap_configure(struct backend *be, uint64_t features, unsigned hdr_len
 			return -errno;
 		}
 	}
-	t->gso = off & (TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_UFO);
+	t->gso = off & (TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_UFO | TUN_F_USO4);
 	t->mtu = read_mtu(t->ifname);
 	log_info("%s: vnet header %u bytes, offloads 0x%x, mtu %u", t->ifname, hdr_len, off,
 		 t->mtu);
@@ -254,6 +268,29 @@ static unsigned tap_max_frame(struct backend *be)
 	return t->mtu + 14 + 4;
 }
 
+/* backend_ops.set_mtu: SIOCSIFMTU on the tap; max_frame() follows at once. */
+static int tap_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
+{
+	struct tap *t = to_tap(be);
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { .ifr_mtu = (int)mtu };
+	unsigned old = read_mtu(t->ifname);
+
+	if (s < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", t->ifname);
+	if (ioctl(s, SIOCSIFMTU, &ifr) < 0) {
+		int r = -errno;
+
+		log_warn("tap %s: cannot set MTU %u: %s", t->ifname, mtu, strerror(-r));
+		return r;
+	}
+	t->mtu = mtu;
+	if (ret_old)
+		*ret_old = old;
+	return 0;
+}
+
 /* backend_ops.destroy: closes every queue fd (a non-persistent tap disappears). */
 static void tap_destroy(struct backend *be)
 {
@@ -275,6 +312,7 @@ static const struct backend_ops tap_ops = {
 	.recv_burst = tap_recv_burst,
 	.discard = tap_discard,
 	.max_frame = tap_max_frame,
+	.set_mtu = tap_set_mtu,
 	.destroy = tap_destroy,
 };
 
@@ -357,6 +395,9 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 		log_error("tap %s: cannot set up: %s", t->ifname, strerror(-r));
 		goto fail;
 	}
+	/* USO is offered to guests only when this kernel takes it (6.2 and later). */
+	t->be.uso = ioctl(t->fds[0], TUNSETOFFLOAD,
+			  (unsigned long)(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6)) == 0;
 	r = tap_configure(&t->be, 0, 10);
 	if (r < 0)
 		goto fail;

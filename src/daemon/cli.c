@@ -9,13 +9,16 @@
 #include <string.h>
 
 #include "dataplane/worker.h"
+#include "net/features.h"
+#include "net/virtio_net.h"
 #include "util/cleanup.h"
 #include "vhost/proto.h"
 
 void cli_usage(void)
 {
 	printf("Usage: vhostd --port name=NAME,socket=PATH,backend=tap,ifname=IF"
-	       "[,mode=server|client][,queues=N] [--port ...]\n"
+	       "[,mode=server|client][,queues=N][,mtu=N]\n"
+	       "              [,features=-NAME[,-NAME...]] [--port ...]\n"
 	       "       (or backend=null[,gen=SIZE], or backend=port,peer=NAME)\n"
 	       "              [--log-level debug|info|warn|error] [--control PATH] [--ready-fd N]\n"
 	       "              [--workers N] [--cpus LIST]\n"
@@ -36,12 +39,21 @@ void cli_usage(void)
 	       "  queues=N       queue pairs, 1..%d (default 1)\n"
 	       "  poll=MODE      event: sleep until kicked; busy: poll while the rings run;\n"
 	       "                 adaptive (default): poll while busy, sleep when idle\n"
+	       "  mtu=N          tap: set the tap's MTU to N (%d..%d) at start; a front-end's\n"
+	       "                 VHOST_USER_NET_SET_MTU overrides it while it is connected\n"
+	       "  features=-NAME,-NAME...\n"
+	       "                 never offer these virtio features on this port: csum,\n"
+	       "                 guest_csum, mtu, mac, guest_tso4, guest_tso6, guest_ecn,\n"
+	       "                 guest_ufo, host_tso4, host_tso6, host_ecn, host_ufo, mrg_rxbuf,\n"
+	       "                 status, guest_announce, mq, log_all (no migration), any_layout,\n"
+	       "                 indirect_desc, event_idx, packed, in_order, guest_uso4,\n"
+	       "                 guest_uso6, host_uso\n"
 	       "  --workers N    data-path threads (default 1); queue pairs spread over them\n"
 	       "  --cpus LIST    pin worker i to the i-th CPU of LIST (e.g. 1 or 0,2-3)\n"
 	       "  --control PATH answer \"stats\" on a unix socket (see vhostctl)\n"
 	       "  --ready-fd N   write READY=1 to fd N once every port is set up\n"
 	       "Signals: SIGTERM/SIGINT exit, SIGUSR1 logs every port's counters.\n",
-	       PORT_NAME_MAX - 1, VU_MAX_QUEUE_PAIRS);
+	       PORT_NAME_MAX - 1, VU_MAX_QUEUE_PAIRS, VNET_MTU_MIN, VNET_MTU_MAX);
 }
 
 /* True if s is a non-empty name of [A-Za-z0-9_.-] shorter than max. */
@@ -76,11 +88,45 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
 	return 0;
 }
 
+/*
+ * Adds one features= switch ("-NAME") to *mask. Refuses, with a message naming the token, a
+ * name without '-', an unknown name, a name already given and a feature vhostd cannot do
+ * without. Returns 0 or -EINVAL.
+ */
+static int parse_feature_off(const char *tok, uint64_t *mask)
+{
+	int bit;
+
+	if (tok[0] != '-') {
+		fprintf(stderr,
+			"vhostd: --port: features: '%s' must be -NAME (features can only be "
+			"switched off)\n",
+			tok);
+		return -EINVAL;
+	}
+	bit = vnet_feature_bit(tok + 1);
+	if (bit < 0) {
+		fprintf(stderr, "vhostd: --port: features: unknown feature '%s' (see --help)\n",
+			tok + 1);
+		return -EINVAL;
+	}
+	if (vnet_features_required() & (1ull << bit)) {
+		fprintf(stderr, "vhostd: --port: features: '%s' cannot be switched off\n", tok + 1);
+		return -EINVAL;
+	}
+	if (*mask & (1ull << bit)) {
+		fprintf(stderr, "vhostd: --port: features: '%s' given twice\n", tok + 1);
+		return -EINVAL;
+	}
+	*mask |= 1ull << bit;
+	return 0;
+}
+
 int cli_parse_port(const char *spec, struct port_config *ret)
 {
 	_cleanup_free_ char *copy = strdup(spec);
 	struct port_config c = { .queues = 1, .backend = PORT_BACKEND_TAP, .poll = POLL_ADAPTIVE };
-	bool have_backend = false;
+	bool have_backend = false, in_features = false;
 	char *save = NULL;
 
 	if (!copy)
@@ -88,12 +134,29 @@ int cli_parse_port(const char *spec, struct port_config *ret)
 	for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
 		char *val = strchr(kv, '=');
 
+		/* Keys never start with '-': such a token continues a features= list. */
+		if (kv[0] == '-' && in_features) {
+			if (parse_feature_off(kv, &c.features_off) < 0)
+				return -EINVAL;
+			continue;
+		}
+		in_features = false;
 		if (!val) {
 			fprintf(stderr, "vhostd: --port: '%s' is not key=value\n", kv);
 			return -EINVAL;
 		}
 		*val++ = '\0';
-		if (strcmp(kv, "name") == 0) {
+		if (strcmp(kv, "features") == 0) {
+			if (parse_feature_off(val, &c.features_off) < 0)
+				return -EINVAL;
+			in_features = true;
+		} else if (strcmp(kv, "mtu") == 0) {
+			if (parse_uint(val, VNET_MTU_MIN, VNET_MTU_MAX, &c.mtu) < 0) {
+				fprintf(stderr, "vhostd: --port: mtu must be %d..%d\n",
+					VNET_MTU_MIN, VNET_MTU_MAX);
+				return -EINVAL;
+			}
+		} else if (strcmp(kv, "name") == 0) {
 			if (!valid_name(val, sizeof(c.name))) {
 				fprintf(stderr, "vhostd: --port: invalid name '%s'\n", val);
 				return -EINVAL;
@@ -179,6 +242,10 @@ int cli_parse_port(const char *spec, struct port_config *ret)
 	if ((c.backend == PORT_BACKEND_PORT) != (c.peer[0] != 0)) {
 		fprintf(stderr, "vhostd: --port %s: peer= goes with backend=port, and only there\n",
 			c.name);
+		return -EINVAL;
+	}
+	if (c.mtu && c.backend != PORT_BACKEND_TAP) {
+		fprintf(stderr, "vhostd: --port %s: mtu= goes with backend=tap only\n", c.name);
 		return -EINVAL;
 	}
 	if (c.gen && c.backend != PORT_BACKEND_NULL) {

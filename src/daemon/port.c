@@ -21,6 +21,8 @@
 #include "backend/backend.h"
 #include "dataplane/qp.h"
 #include "dataplane/worker.h"
+#include "net/features.h"
+#include "net/virtio_net.h"
 #include "net/vnet.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -46,6 +48,9 @@ struct port {
 	unsigned nworkers;
 	struct qp qp[VU_MAX_QUEUE_PAIRS];
 	bool rx_started[VU_MAX_QUEUE_PAIRS]; /* as on_ring_changed() last saw the receive rings */
+	/* The back-end's MTU before the connected front-end set one (NET_SET_MTU), restored
+	 * when it leaves; 0 when there is nothing to restore. */
+	unsigned mtu_restore;
 };
 
 const struct port_config *port_config(const struct port *p)
@@ -118,10 +123,33 @@ static int on_announce(void *opaque, const uint8_t mac[6])
 	return vnet_announce(p->net, mac);
 }
 
+/*
+ * vhost-user hook (control thread, port locked): NET_SET_MTU. The front-end's MTU wins over
+ * the port's mtu= while it is connected; the MTU from before comes back when it leaves.
+ */
+static int on_set_mtu(void *opaque, uint64_t mtu)
+{
+	struct port *p = opaque;
+	unsigned old = 0;
+	int r = vnet_set_mtu(p->net, mtu, &old);
+
+	if (r < 0)
+		return r;
+	if (!p->mtu_restore && old != mtu)
+		p->mtu_restore = old;
+	if (p->cfg.mtu && mtu != p->cfg.mtu)
+		log_info("%s: front-end set MTU %" PRIu64 ", overriding mtu=%u while connected",
+			 p->cfg.name, mtu, p->cfg.mtu);
+	else
+		log_info("%s: front-end set MTU %" PRIu64, p->cfg.name, mtu);
+	return 0;
+}
+
 static const struct vu_dev_ops port_dev_ops = {
 	.ring_changed = on_ring_changed,
 	.features_changed = on_features_changed,
 	.announce = on_announce,
+	.set_mtu = on_set_mtu,
 };
 
 /* Reads a timerfd to zero. */
@@ -154,6 +182,11 @@ static void port_disconnect(struct port *p, const char *why)
 	loop_del(p->loop, &p->conn_ev);
 	port_lock(p);
 	vu_dev_detach(&p->dev); /* stops every ring: qp_sync() disarms each pair */
+	if (p->mtu_restore) {
+		if (vnet_set_mtu(p->net, p->mtu_restore, NULL) == 0)
+			log_info("%s: MTU back to %u", p->cfg.name, p->mtu_restore);
+		p->mtu_restore = 0;
+	}
 	port_unlock(p);
 	p->connected = false;
 	if (p->cfg.client) {
@@ -307,13 +340,30 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	if (r < 0)
 		goto fail;
 	r = vu_dev_init(&p->dev, p->cfg.name, cfg->queues,
-			vnet_offered_features(cfg->queues, p->be->ops->offloads), &port_dev_ops, p);
+			vnet_offered_features(cfg->queues, p->be), &port_dev_ops, p);
 	if (r < 0)
 		goto fail;
+	if (cfg->features_off) {
+		char names[512];
+
+		/* Without VIRTIO_NET_F_MTU no guest has an MTU for us to follow. */
+		vu_dev_withdraw(&p->dev, cfg->features_off,
+				cfg->features_off & VNET_BIT(VIRTIO_NET_F_MTU)
+					? 1ull << VU_PROTOCOL_F_NET_MTU
+					: 0);
+		log_info("%s: features switched off: %s", p->cfg.name,
+			 vnet_features_format(cfg->features_off, names, sizeof(names)));
+	}
 	p->net = vnet_new(&p->dev, p->be);
 	if (!p->net) {
 		r = -ENOMEM;
 		goto fail;
+	}
+	if (cfg->mtu) {
+		r = vnet_set_mtu(p->net, cfg->mtu, NULL);
+		if (r < 0)
+			goto fail;
+		log_info("%s: MTU %u", p->cfg.name, cfg->mtu);
 	}
 	for (unsigned q = 0; q < cfg->queues; q++)
 		port_add_worker(p, worker_get(cfg->worker_base + q));
@@ -414,11 +464,12 @@ size_t port_format_stats(struct port *p, char *buf, size_t len)
 	n = snprintf(buf, len,
 		     "port=%s state=%s tx_packets=%" PRIu64 " tx_bytes=%" PRIu64
 		     " tx_dropped=%" PRIu64 " tx_errors=%" PRIu64 " rx_packets=%" PRIu64
-		     " rx_bytes=%" PRIu64 " rx_dropped=%" PRIu64 " ring_faults=%" PRIu64
-		     " announces=%" PRIu64 " dirty_log=%s log_overflows=%" PRIu64 "\n",
+		     " rx_bytes=%" PRIu64 " rx_dropped=%" PRIu64 " rx_oversize=%" PRIu64
+		     " ring_faults=%" PRIu64 " announces=%" PRIu64 " dirty_log=%s"
+		     " log_overflows=%" PRIu64 "\n",
 		     p->cfg.name, state, s.tx_packets, s.tx_bytes, s.tx_dropped, s.tx_errors,
-		     s.rx_packets, s.rx_bytes, s.rx_dropped, faults, s.announces, logging,
-		     log_overflows);
+		     s.rx_packets, s.rx_bytes, s.rx_dropped, s.rx_oversize, faults, s.announces,
+		     logging, log_overflows);
 	if (n < 0)
 		return 0;
 	return (size_t)n < len ? (size_t)n : len - 1;

@@ -5,6 +5,7 @@
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/un.h>
 
 #include "dataplane/qp.h"
@@ -26,7 +27,9 @@ struct port_config {
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
 	enum poll_mode poll;
-	unsigned worker_base; /* queue pair q runs on worker (worker_base + q) % workers */
+	unsigned mtu;	       /* tap: MTU set at port set-up, 0 to leave it */
+	uint64_t features_off; /* virtio features never offered on this port (features=) */
+	unsigned worker_base;  /* queue pair q runs on worker (worker_base + q) % workers */
 };
 
 /*

@@ -29,16 +29,25 @@ enum virtio_net_feature {
 	VIRTIO_NET_F_ANY_LAYOUT = 27,
 	/* Used buffers go back in the order they were made available (every path here keeps it). */
 	VIRTIO_F_IN_ORDER = 35,
+	/* UDP segmentation offload (GSO_UDP_L4): guest receives it over IPv4 / IPv6, sends it. */
+	VIRTIO_NET_F_GUEST_USO4 = 54,
+	VIRTIO_NET_F_GUEST_USO6 = 55,
+	VIRTIO_NET_F_HOST_USO = 56,
 };
+
+/* The MTU a front-end may set with VHOST_USER_NET_SET_MTU (virtio 1.x 5.1.4: 68..65535). */
+#define VNET_MTU_MIN 68
+#define VNET_MTU_MAX 65535
 
 #define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
 #define VIRTIO_NET_HDR_F_DATA_VALID 2
 
-#define VIRTIO_NET_HDR_GSO_NONE	 0
-#define VIRTIO_NET_HDR_GSO_TCPV4 1
-#define VIRTIO_NET_HDR_GSO_UDP	 3
-#define VIRTIO_NET_HDR_GSO_TCPV6 4
-#define VIRTIO_NET_HDR_GSO_ECN	 0x80
+#define VIRTIO_NET_HDR_GSO_NONE	  0
+#define VIRTIO_NET_HDR_GSO_TCPV4  1
+#define VIRTIO_NET_HDR_GSO_UDP	  3
+#define VIRTIO_NET_HDR_GSO_TCPV6  4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#define VIRTIO_NET_HDR_GSO_ECN	  0x80
 
 /* The header in front of every frame; num_buffers exists with MRG_RXBUF or VERSION_1. */
 struct virtio_net_hdr {

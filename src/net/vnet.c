@@ -14,6 +14,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ enum {
 	VNET_BURST = 32,		       /* frames per back-end burst */
 	VNET_OUT_POOL = 2 * VIRTQ_MAX_IOV + 2, /* iovecs for one burst of transmit frames */
 	VNET_MIN_FRAME = 14,		       /* an Ethernet header */
+	VNET_UDP_CSUM_OFFSET = 6,	       /* of the checksum field in a UDP header */
 	VNET_MAX_FRAME = 65535 + 14 + 4, /* largest GSO frame: IP length limit + Ethernet + VLAN */
 };
 
@@ -96,15 +98,19 @@ void vnet_thread_fini(void)
 	scratch = NULL;
 }
 
-uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads)
+uint64_t vnet_offered_features(unsigned queue_pairs, const struct backend *be)
 {
 	uint64_t f = VNET_BIT(VIRTIO_NET_F_MRG_RXBUF) | VNET_BIT(VIRTIO_NET_F_STATUS) |
 		     VNET_BIT(VIRTIO_NET_F_ANY_LAYOUT) | VNET_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 		     VNET_BIT(VIRTIO_RING_F_EVENT_IDX) | VNET_BIT(VIRTIO_F_VERSION_1) |
 		     VNET_BIT(VIRTIO_F_IN_ORDER) | VNET_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
-		     VNET_BIT(VIRTIO_F_RING_PACKED);
+		     VNET_BIT(VIRTIO_NET_F_MTU) | VNET_BIT(VIRTIO_F_RING_PACKED);
 
-	if (offloads)
+	/* USO needs checksum offload too (a segment's checksum is completed per segment). */
+	if (be->ops->offloads && be->uso)
+		f |= VNET_BIT(VIRTIO_NET_F_HOST_USO) | VNET_BIT(VIRTIO_NET_F_GUEST_USO4) |
+		     VNET_BIT(VIRTIO_NET_F_GUEST_USO6);
+	if (be->ops->offloads)
 		f |= VNET_BIT(VIRTIO_NET_F_CSUM) | VNET_BIT(VIRTIO_NET_F_GUEST_CSUM) |
 		     VNET_BIT(VIRTIO_NET_F_GUEST_TSO4) | VNET_BIT(VIRTIO_NET_F_GUEST_TSO6) |
 		     VNET_BIT(VIRTIO_NET_F_GUEST_ECN) | VNET_BIT(VIRTIO_NET_F_GUEST_UFO) |
@@ -148,6 +154,7 @@ void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret)
 		ret->rx_packets += s->rx_packets;
 		ret->rx_bytes += s->rx_bytes;
 		ret->rx_dropped += s->rx_dropped;
+		ret->rx_oversize += s->rx_oversize;
 	}
 	ret->announces = n->announces;
 }
@@ -166,6 +173,22 @@ int vnet_set_features(struct vnet *n, uint64_t features)
 	n->hdr_len = hdr_len;
 	n->mrg = mrg;
 	return 0;
+}
+
+int vnet_set_mtu(struct vnet *n, uint64_t mtu, unsigned *ret_old)
+{
+	int r;
+
+	if (mtu < VNET_MTU_MIN || mtu > VNET_MTU_MAX) {
+		log_warn("%s: MTU %" PRIu64 " refused: virtio-net allows %d..%d", n->dev->name, mtu,
+			 VNET_MTU_MIN, VNET_MTU_MAX);
+		return -EINVAL;
+	}
+	r = n->be->ops->set_mtu(n->be, (unsigned)mtu, ret_old);
+	if (r < 0)
+		log_warn("%s: MTU %" PRIu64 " refused by the %s back-end: %s", n->dev->name, mtu,
+			 n->be->ops->name, strerror(-r));
+	return r;
 }
 
 /* True if feature bit b was negotiated. */
@@ -210,6 +233,18 @@ static const char *tx_hdr_invalid(const struct vnet *n, const struct virtio_net_
 	case VIRTIO_NET_HDR_GSO_UDP:
 		if (!has(n, VIRTIO_NET_F_HOST_UFO))
 			return "UFO not negotiated";
+		break;
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		if (!has(n, VIRTIO_NET_F_HOST_USO))
+			return "USO not negotiated";
+		/* Each segment's UDP checksum is completed from the partial one the guest left
+		 * in the UDP header: without it there is nothing to segment from. */
+		if (!(h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+		    le16toh(h->csum_offset) != VNET_UDP_CSUM_OFFSET)
+			return "USO without a partial UDP checksum";
+		/* The ECN bit is TCP's (CWR on the first segment only); UDP has none. */
+		if (h->gso_type & VIRTIO_NET_HDR_GSO_ECN)
+			return "ECN bit on UDP segmentation";
 		break;
 	default:
 		return "unknown segmentation type";
@@ -574,6 +609,7 @@ static int rx_burst(struct vnet *n, unsigned q, struct virtq *vq, size_t want, b
 		}
 		if (res < (ssize_t)n->hdr_len || (size_t)res >= sc->chains[j].in_len) {
 			n->qs[q].st.rx_dropped++;
+			n->qs[q].st.rx_oversize += res > 0 && (size_t)res >= sc->chains[j].in_len;
 			log_rl(&n->qs[q].rl, LOG_LVL_WARN, "%s: rx frame of %zd bytes dropped",
 			       n->dev->name, res);
 			continue;
@@ -656,6 +692,7 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 		if ((size_t)len >= cap || (size_t)len < n->hdr_len) {
 			virtq_unpop(vq, (uint16_t)nch);
 			n->qs[q].st.rx_dropped++;
+			n->qs[q].st.rx_oversize += (size_t)len >= cap;
 			log_rl(&n->qs[q].rl, LOG_LVL_WARN,
 			       "%s: rx frame of %zd bytes does not fit %zu", n->dev->name, len,
 			       cap);
@@ -701,6 +738,7 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 	if (cap < n->hdr_len + frame) {
 		virtq_unpop(vq, (uint16_t)nch);
 		n->qs[dq].st.rx_dropped++;
+		n->qs[dq].st.rx_oversize++;
 		return -ENOBUFS;
 	}
 	/* Peers negotiate no offloads, so the header carries nothing but num_buffers. */

@@ -18,6 +18,9 @@ struct be_frame;
 struct vnet_stats {
 	uint64_t tx_packets, tx_bytes, tx_dropped, tx_errors;
 	uint64_t rx_packets, rx_bytes, rx_dropped;
+	/* Of rx_dropped: frames larger than the guest's receive buffers (without MRG_RXBUF, one
+	 * chain; with it, all the chains the ring had), never delivered in part. */
+	uint64_t rx_oversize;
 	uint64_t announces; /* RARPs sent on the back-end for the guest after a migration */
 };
 
@@ -31,8 +34,8 @@ enum vnet_result {
 
 struct vnet;
 
-/* Virtio-net features offered for `queue_pairs` queue pairs, with or without offloads. */
-uint64_t vnet_offered_features(unsigned queue_pairs, bool offloads);
+/* Virtio-net features offered for `queue_pairs` queue pairs over back-end be (its offloads). */
+uint64_t vnet_offered_features(unsigned queue_pairs, const struct backend *be);
 
 /* Creates the device model for dev and be (neither owned). Returns NULL on allocation failure. */
 struct vnet *vnet_new(struct vu_dev *dev, struct backend *be);
@@ -40,6 +43,14 @@ void vnet_free(struct vnet *n);
 
 /* Applies negotiated features: header length, offload checks, back-end configuration. */
 int vnet_set_features(struct vnet *n, uint64_t features);
+
+/*
+ * The guest's MTU is mtu (VHOST_USER_NET_SET_MTU, or the port's mtu=): checks it against the
+ * spec's 68..65535 and has the back-end follow (a tap takes it as its own MTU, so frames that
+ * large go both ways). *ret_old as backend_ops.set_mtu. Needs the port locked. Returns 0 or a
+ * negative errno (logged).
+ */
+int vnet_set_mtu(struct vnet *n, uint64_t mtu, unsigned *ret_old);
 
 /*
  * Moves guest transmissions of queue pair q to the back-end, at most a budget's worth (256 frames

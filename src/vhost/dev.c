@@ -566,7 +566,39 @@ static int h_send_rarp(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-/* GET_PROTOCOL_FEATURES: MQ, REPLY_ACK, CONFIGURE_MEM_SLOTS, STATUS, LOG_SHMFD, RARP. */
+/* True when the front-end negotiated REPLY_ACK and asked for this message's outcome. */
+static bool wants_ack(const struct vu_dev *dev, const struct vu_msg *msg)
+{
+	return (dev->proto & (1ull << VU_PROTOCOL_F_REPLY_ACK)) &&
+	       (msg->hdr.flags & VU_FLAG_NEED_REPLY);
+}
+
+/*
+ * NET_SET_MTU (NET_MTU): the MTU the front-end gave the guest (QEMU's host_mtu, sent before the
+ * rings start); the device model has the back-end follow it, or refuses it with a log line. A
+ * front-end that asked for the outcome hears the refusal. One that did not keeps its connection
+ * and the old MTU: a wrong MTU is no breach of the protocol, and the spec asks nothing more.
+ */
+static int h_net_set_mtu(struct vu_dev *dev, struct vu_msg *msg)
+{
+	int r;
+
+	if (!(dev->proto & (1ull << VU_PROTOCOL_F_NET_MTU)) || !dev->ops || !dev->ops->set_mtu) {
+		log_warn("%s: NET_SET_MTU without the NET_MTU protocol feature", dev->name);
+		return -EINVAL;
+	}
+	r = dev->ops->set_mtu(dev->opaque, msg->p.u64);
+	if (r < 0 && !wants_ack(dev, msg)) {
+		log_rl(&dev->rl, LOG_LVL_WARN,
+		       "%s: NET_SET_MTU %" PRIu64 " refused (%s) without a reply asked for: MTU "
+		       "unchanged, connection kept",
+		       dev->name, msg->p.u64, strerror(-r));
+		return 0;
+	}
+	return r;
+}
+
+/* GET_PROTOCOL_FEATURES: MQ, REPLY_ACK, CONFIGURE_MEM_SLOTS, STATUS, LOG_SHMFD, RARP, NET_MTU. */
 static int h_get_protocol_features(struct vu_dev *dev, struct vu_msg *msg)
 {
 	return reply_u64(dev, msg, dev->offered_proto);
@@ -648,6 +680,7 @@ static const struct vu_msg_spec msg_table[VU_REQUEST_MAX] = {
 	MSG(VU_SET_LOG_BASE, h_set_log_base, sizeof(struct vu_log), sizeof(struct vu_log), 1, 1,
 	    RING_NONE, true),
 	MSG(VU_SEND_RARP, h_send_rarp, U64, U64, 0, 0, RING_NONE, false),
+	MSG(VU_NET_SET_MTU, h_net_set_mtu, U64, U64, 0, 0, RING_NONE, false),
 	MSG(VU_GET_MAX_MEM_SLOTS, h_get_max_mem_slots, 0, 0, 0, 0, RING_NONE, true),
 	MSG(VU_ADD_MEM_REG, h_add_mem_reg, sizeof(struct vu_mem_reg), sizeof(struct vu_mem_reg), 1,
 	    1, RING_NONE, false),
@@ -707,8 +740,7 @@ static const struct vu_msg_spec *check_msg(struct vu_dev *dev, const struct vu_m
 int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg)
 {
 	const struct vu_msg_spec *spec = check_msg(dev, msg);
-	bool ack = (dev->proto & (1ull << VU_PROTOCOL_F_REPLY_ACK)) &&
-		   (msg->hdr.flags & VU_FLAG_NEED_REPLY);
+	bool ack = wants_ack(dev, msg);
 	int r;
 
 	if (!spec) {
@@ -784,6 +816,8 @@ int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint
 			     (1ull << VU_PROTOCOL_F_STATUS) | (1ull << VU_PROTOCOL_F_LOG_SHMFD);
 	if (ops && ops->announce)
 		dev->offered_proto |= 1ull << VU_PROTOCOL_F_RARP;
+	if (ops && ops->set_mtu)
+		dev->offered_proto |= 1ull << VU_PROTOCOL_F_NET_MTU;
 	dev->nvrings = 2 * queue_pairs;
 	dev->ops = ops;
 	dev->opaque = opaque;
@@ -801,6 +835,12 @@ int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint
 		ring->kick_fd = -1;
 	}
 	return 0;
+}
+
+void vu_dev_withdraw(struct vu_dev *dev, uint64_t features, uint64_t proto)
+{
+	dev->offered &= ~(features & ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES));
+	dev->offered_proto &= ~proto;
 }
 
 void vu_dev_free(struct vu_dev *dev)

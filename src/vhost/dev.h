@@ -47,6 +47,8 @@ struct vu_dev_ops {
 	int (*features_changed)(void *opaque, uint64_t features);
 	/* The guest moved here (SEND_RARP): announce `mac` on the back-end. 0 or -errno. */
 	int (*announce)(void *opaque, const uint8_t mac[6]);
+	/* The front-end gave the guest this MTU (NET_SET_MTU): follow it. 0 or -errno. */
+	int (*set_mtu)(void *opaque, uint64_t mtu);
 };
 
 struct vu_dev {
@@ -73,6 +75,12 @@ struct vu_dev {
  */
 int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint64_t features,
 		const struct vu_dev_ops *ops, void *opaque);
+
+/*
+ * Stops offering the virtio feature bits `features` and the protocol feature bits `proto` (a
+ * port's features= switches), before any front-end connects. PROTOCOL_FEATURES stays.
+ */
+void vu_dev_withdraw(struct vu_dev *dev, uint64_t features, uint64_t proto);
 
 /* Releases what vu_dev_init() and any connection took. Accepts a zeroed or half-built dev. */
 void vu_dev_free(struct vu_dev *dev);

@@ -179,10 +179,29 @@ bool packed_has_work(struct virtq *vq)
 	return is_avail(guest_load16_acquire(&desc[vq->last_avail].flags), vq->avail_wrap);
 }
 
+/*
+ * The pk_ndesc entry of a chain of `count` (1..num) descriptors. A chain may fill the ring, and
+ * 32768, a full ring of the largest size, does not fit beside NDESC_WRITE: it is stored as
+ * NDESC_WRITE alone (a count of 0 is never taken otherwise), which only costs that chain IN_ORDER
+ * batching.
+ */
+static inline uint16_t ndesc_pack(uint32_t count, bool writes)
+{
+	if (count > NDESC_MASK)
+		return NDESC_WRITE;
+	return (uint16_t)(count | (writes ? NDESC_WRITE : 0));
+}
+
+/* The descriptor count a pk_ndesc entry stands for (0 for an id not in flight). */
+static inline uint32_t ndesc_count(uint16_t v)
+{
+	return v == NDESC_WRITE ? NDESC_MASK + 1 : v & NDESC_MASK;
+}
+
 /* Remembers chain `id` as taken: count descriptors starting at the current position. */
 static inline void take(struct virtq *vq, uint16_t id, uint32_t count, bool writes)
 {
-	vq->pk_ndesc[id] = (uint16_t)(count | (writes ? NDESC_WRITE : 0));
+	vq->pk_ndesc[id] = ndesc_pack(count, writes);
 	vq->pk_start[id] = (uint16_t)(vq->last_avail | (uint32_t)vq->avail_wrap << 15);
 	vq->pk_order[vq->pk_head] = id;
 	vq->pk_head = vq->pk_head + 1 == vq->num ? 0 : vq->pk_head + 1;
@@ -363,7 +382,7 @@ void packed_unpop(struct virtq *vq, uint16_t n)
 
 		vq->pk_head = vq->pk_head ? vq->pk_head - 1 : vq->num - 1;
 		id = vq->pk_order[vq->pk_head];
-		count = vq->pk_ndesc[id] & NDESC_MASK;
+		count = ndesc_count(vq->pk_ndesc[id]);
 
 		vq->pk_ndesc[id] = 0;
 		if (vq->last_avail < count) {
@@ -429,7 +448,7 @@ void virtq_packed_push(struct virtq *vq, uint16_t id, uint32_t len)
 		write_used(vq, vq->used_idx, vq->used_wrap, id, len);
 	}
 	vq->pk_ndesc[id] = 0;
-	advance(vq, &vq->used_idx, &vq->used_wrap, ndesc & NDESC_MASK);
+	advance(vq, &vq->used_idx, &vq->used_wrap, ndesc_count(ndesc));
 }
 
 /* True if the driver area asks to hear about the used entries published since the last check. */

@@ -2,7 +2,8 @@
 /*
  * Hostile vhost-user messages on p0.
  *
- * Every malformed message is sent with NEED_REPLY on a connection that negotiated REPLY_ACK. It
+ * Every malformed message is sent with NEED_REPLY on a connection that negotiated REPLY_ACK (and
+ * NET_MTU for the NET_SET_MTU values out of the spec's range: the tap's MTU must not move). It
  * must be refused: a non-zero ack (and then the connection still answers), or the connection
  * closed. Never accepted, never ignored. After each case the daemon must be alive and p1 must
  * carry traffic both ways; at the end, 200 refused messages carrying fds must leave the
@@ -473,6 +474,58 @@ static void test_unoffered_features(void **state)
 	refuse("SET_PROTOCOL_FEATURES with bit 63", VUF_SET_PROTOCOL_FEATURES, &v, 8, NULL, 0);
 }
 
+/* NET_SET_MTU: not negotiated, malformed, out of the spec's range: refused, the tap's MTU as
+ * it was. */
+static void test_net_set_mtu(void **state)
+{
+	static const uint64_t bad[] = { 0,
+					1,
+					67,
+					65536,
+					1ull << 16 | 1500,
+					1ull << 32,
+					(1ull << 32) | 9000,
+					1ull << 63,
+					UINT64_MAX };
+	unsigned before = t_if_mtu(hp.env.tap[0]);
+	uint64_t v = 9000, pf;
+	char what[96];
+	int fd;
+
+	(void)state;
+	assert_true(before > 0);
+	/* case_setup did not negotiate NET_MTU. */
+	assert_false(hp.c.protocol_features & VUF_BIT(VUF_PF_MTU));
+	refuse("NET_SET_MTU without NET_MTU negotiated", VUF_NET_SET_MTU, &v, 8, NULL, 0);
+
+	vuf_close(&hp.c);
+	assert_int_equal(vuf_connect(&hp.c, hp.env.sock[0], T_TIMEOUT), 0);
+	assert_int_equal(vuf_negotiate(&hp.c, T_FEATURES, T_PFEATURES | VUF_BIT(VUF_PF_MTU)), 0);
+	assert_true(hp.c.protocol_features & VUF_BIT(VUF_PF_MTU));
+	refuse_raw("NET_SET_MTU size 4", VUF_NET_SET_MTU, 4, &v, 4, NULL, 0);
+	refuse_raw("NET_SET_MTU size 0", VUF_NET_SET_MTU, 0, NULL, 0, NULL, 0);
+	refuse_raw("NET_SET_MTU size 16", VUF_NET_SET_MTU, 16, (uint64_t[2]){ 9000, 0 }, 16, NULL,
+		   0);
+	fd = efd();
+	refuse("NET_SET_MTU with an fd", VUF_NET_SET_MTU, &v, 8, &fd, 1);
+	close(fd);
+	/* A refusal that closed the connection reconnected without NET_MTU: set it again. */
+	if (!(hp.c.protocol_features & VUF_BIT(VUF_PF_MTU))) {
+		vuf_close(&hp.c);
+		assert_int_equal(vuf_connect(&hp.c, hp.env.sock[0], T_TIMEOUT), 0);
+		assert_int_equal(
+			vuf_negotiate(&hp.c, T_FEATURES, T_PFEATURES | VUF_BIT(VUF_PF_MTU)), 0);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(what, sizeof(what), "NET_SET_MTU %llu", (unsigned long long)bad[i]);
+		refuse(what, VUF_NET_SET_MTU, &bad[i], 8, NULL, 0);
+		/* A value refused with an ack keeps the connection and its NET_MTU. */
+		assert_true(hp.c.protocol_features & VUF_BIT(VUF_PF_MTU));
+	}
+	assert_int_equal(vuf_get_u64(&hp.c, VUF_GET_PROTOCOL_FEATURES, &pf), 0);
+	assert_int_equal(t_if_mtu(hp.env.tap[0]), before);
+}
+
 /* One rejected message carrying fds, of kind k (they cycle). */
 static void leak_one(unsigned k)
 {
@@ -643,7 +696,7 @@ int main(void)
 		T(test_size_too_big), T(test_size_wrong),      T(test_truncated),
 		T(test_fd_count),     T(test_queue_index),     T(test_mem_table),
 		T(test_mem_reg),      T(test_unknown_request), T(test_unoffered_features),
-		T(test_fd_leak),
+		T(test_net_set_mtu),  T(test_fd_leak),
 	};
 
 	return cmocka_run_group_tests_name("frontend-hostile-proto", tests, setup, teardown);

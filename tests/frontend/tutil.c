@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -73,6 +74,7 @@ static void parse_stats_line(char *line, struct t_stats *s)
 		{ "rx_bytes", offsetof(struct t_stats, rx_bytes) },
 		{ "rx_dropped", offsetof(struct t_stats, rx_dropped) },
 		{ "ring_faults", offsetof(struct t_stats, ring_faults) },
+		{ "rx_oversize", offsetof(struct t_stats, rx_oversize) },
 	};
 	char *save = NULL;
 
@@ -207,6 +209,20 @@ int t_fd_count(pid_t pid)
 			n++;
 	closedir(d);
 	return n;
+}
+
+unsigned t_if_mtu(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	unsigned mtu = 0;
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+	if (s >= 0 && ioctl(s, SIOCGIFMTU, &ifr) == 0)
+		mtu = (unsigned)ifr.ifr_mtu;
+	if (s >= 0)
+		close(s);
+	return mtu;
 }
 
 int t_pkt_open(const char *ifname)

@@ -34,6 +34,7 @@ struct t_stats {
 	char state[16];
 	uint64_t tx_packets, tx_bytes, tx_dropped, tx_errors;
 	uint64_t rx_packets, rx_bytes, rx_dropped, ring_faults;
+	uint64_t rx_oversize;
 };
 
 /* Asks the control socket for stats and parses port's line. */
@@ -53,6 +54,9 @@ bool t_alive(pid_t pid);
 
 /* Number of open fds of pid (entries of /proc/PID/fd), or -errno. */
 int t_fd_count(pid_t pid);
+
+/* ifname's MTU, or 0 when it cannot be read. */
+unsigned t_if_mtu(const char *ifname);
 
 /* Opens an AF_PACKET socket bound to ifname that sees every frame, with a large receive buffer. */
 int t_pkt_open(const char *ifname);

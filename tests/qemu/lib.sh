@@ -182,7 +182,8 @@ qi_start_iperf_server() {
 # console goes to $QI_GUEST_LOG. QEMU is killed after QI_QEMU_TIMEOUT seconds.
 qi_start_guest() {
 	local netdev device append
-	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC${QI_DEVICE_OPTS:-}"
+	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC"
+	[ -n "${QI_DEVICE_OPTS:-}" ] && device="$device,$QI_DEVICE_OPTS"
 	[ "$QI_QUEUES" -gt 1 ] && device="$device,mq=on"
 	if [ "${QI_REFERENCE:-0}" = 1 ]; then
 		netdev="tap,id=n0,ifname=$QI_TAP,script=no,downscript=no,vhost=off"
@@ -323,14 +324,16 @@ qi_launch_vhostd() {
 }
 
 # qi_launch_guest CHARDEV_OPTIONS: qi_start_guest (vhost-user only) with
-# ",CHARDEV_OPTIONS" on the socket chardev (e.g. reconnect=1, or server=on,wait=off)
-# and vhostd.arg=$QI_JOB_ARG on the kernel command line when that is set. The console
+# ",CHARDEV_OPTIONS" on the socket chardev (e.g. reconnect=1, or server=on,wait=off),
+# ",$QI_DEVICE_OPTS" on the virtio-net-pci device (e.g. host_mtu=9000) and
+# vhostd.arg=$QI_JOB_ARG on the kernel command line when those are set. The console
 # goes to $QI_GUEST_LOG, QEMU's output to $QI_QEMU_LOG (both truncated): a caller that
 # boots guests one after another points them at new files first.
 qi_launch_guest() {
 	local chardev="socket,id=c0,path=$QI_SOCK" device netdev append
 	[ -n "${1:-}" ] && chardev="$chardev,$1"
-	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC${QI_DEVICE_OPTS:-}"
+	device="virtio-net-pci,netdev=n0,vectors=0,mac=$QI_MAC"
+	[ -n "${QI_DEVICE_OPTS:-}" ] && device="$device,$QI_DEVICE_OPTS"
 	netdev="vhost-user,id=n0,chardev=c0"
 	if [ "${QI_QUEUES:-1}" -gt 1 ]; then
 		device="$device,mq=on"
@@ -367,6 +370,24 @@ qi_wait_result() {
 	done
 	qi_log "no VHOSTD-RESULT $what from the guest within $2 s"
 	return 1
+}
+
+# qi_term_vhostd: SIGTERM to vhostd, then waits up to 10 s for it; sets QI_TERM_STATUS to its
+# exit status ("timeout" when it is still running) and clears QI_VHOSTD_PID once it has exited.
+# Not in a subshell: wait needs the daemon as this shell's child.
+qi_term_vhostd() {
+	local i
+	QI_TERM_STATUS=timeout
+	kill -TERM "$QI_VHOSTD_PID"
+	for ((i = 0; i < 100; i++)); do
+		if ! kill -0 "$QI_VHOSTD_PID" 2>/dev/null; then
+			wait "$QI_VHOSTD_PID"
+			QI_TERM_STATUS=$?
+			QI_VHOSTD_PID=""
+			return
+		fi
+		sleep 0.1
+	done
 }
 
 # qi_preflight NEEDS_VHOSTD TOOL...: exits 77 (skip) without root, 1 when a tool is missing or

@@ -42,7 +42,7 @@ done
 if [ "$QI_PACKED" = 1 ]; then
 	QI_NAME="qemu-packed"
 	[ "$QI_QUEUES" -gt 1 ] && QI_NAME="qemu-packed-mq"
-	QI_DEVICE_OPTS="${QI_DEVICE_OPTS:-},packed=on"
+	QI_DEVICE_OPTS="${QI_DEVICE_OPTS:+$QI_DEVICE_OPTS,}packed=on"
 fi
 if [ -z "$QI_STREAMS" ]; then
 	# One flow hashes onto one queue; several spread over all of them.
@@ -162,20 +162,8 @@ if [ "$QI_REFERENCE" != 1 ]; then
 		test "$v_tx" -ge "${g_tx:-999999999999}"
 	check "vhostd rx_packets (${v_rx:-none}) >= packets the guest received (${g_rx:-none})" \
 		test "${v_rx:-0}" -ge "${g_rx:-999999999999}"
-	kill -TERM "$QI_VHOSTD_PID"
-	st=0
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$QI_VHOSTD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$QI_VHOSTD_PID" 2>/dev/null; then
-		st=timeout
-	else
-		wait "$QI_VHOSTD_PID"
-		st=$?
-		QI_VHOSTD_PID=""
-	fi
-	check "vhostd exited with status 0 on SIGTERM (got $st)" test "$st" = 0
+	qi_term_vhostd
+	check "vhostd exited with status 0 on SIGTERM (got $QI_TERM_STATUS)" test "$QI_TERM_STATUS" = 0
 	check "vhostd log has no sanitizer report" \
 		bash -c "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$QI_VHOSTD_LOG'"
 fi

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Command line: the documented --port shape is accepted and everything else is refused before
- * anything is created (unknown and missing keys, bad names, queue counts, over-long paths,
- * ports sharing a name, socket or tap), with the output left untouched on failure.
+ * anything is created (unknown and missing keys, bad names, queue counts, MTUs and feature
+ * switches, over-long paths, ports sharing a name, socket or tap), with the output left
+ * untouched on failure.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -227,6 +228,100 @@ static void test_port_backend_and_mode(void **state)
 	accepted("name=a,socket=/s,backend=port,peer=b");
 }
 
+/* mtu= is a plain decimal 68..65535, for taps only; absent means 0 (leave the tap's MTU). */
+static void test_port_mtu(void **state)
+{
+	static const char *const bad[] = { "0",
+					   "67",
+					   "65536",
+					   "",
+					   "-1",
+					   "+9000",
+					   " 9000",
+					   "9000 ",
+					   "9k",
+					   "0x2328",
+					   "1e4",
+					   "4294967296",
+					   "99999999999999999999" };
+	struct port_config c;
+	char spec[128];
+
+	assert_int_equal(port(GOOD, &c), 0);
+	assert_int_equal(c.mtu, 0);
+	assert_int_equal(port(GOOD ",mtu=9000", &c), 0);
+	assert_int_equal(c.mtu, 9000);
+	assert_int_equal(port(GOOD ",mtu=68", &c), 0);
+	assert_int_equal(c.mtu, 68);
+	assert_int_equal(port(GOOD ",mtu=65535", &c), 0);
+	assert_int_equal(c.mtu, 65535);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(spec, sizeof(spec), GOOD ",mtu=%s", bad[i]);
+		refused(spec);
+	}
+	/* Only a tap has an MTU vhostd sets. */
+	refused("name=a,socket=/s,backend=null,mtu=9000");
+	refused("name=a,socket=/s,backend=port,peer=b,mtu=9000");
+}
+
+/* features=: '-' names from the table, continued by the following '-' tokens. */
+static void test_port_features(void **state)
+{
+	struct port_config c;
+
+	assert_int_equal(port(GOOD, &c), 0);
+	assert_int_equal(c.features_off, 0);
+	assert_int_equal(port(GOOD ",features=-mrg_rxbuf", &c), 0);
+	assert_int_equal(c.features_off, 1ull << 15);
+	/* The list goes on over '-' tokens, and ends at the next key. */
+	assert_int_equal(port("name=a,features=-packed,-event_idx,-log_all,socket=/s,backend=tap,"
+			      "ifname=t0,queues=2",
+			      &c),
+			 0);
+	assert_int_equal(c.features_off, (1ull << 34) | (1ull << 29) | (1ull << 26));
+	assert_int_equal(c.queues, 2);
+	assert_string_equal(c.socket, "/s");
+	/* Every name of the table, each on its bit. */
+	assert_int_equal(port(GOOD ",features=-csum,-guest_csum,-mtu,-mac,-guest_tso4,"
+				   "-guest_tso6,-guest_ecn,-guest_ufo,-host_tso4,-host_tso6,"
+				   "-host_ecn,-host_ufo,-mrg_rxbuf,-status,-guest_announce,-mq,"
+				   "-any_layout,-indirect_desc,-event_idx,-packed,-in_order,"
+				   "-host_uso,-guest_uso4,-guest_uso6,-log_all",
+			      &c),
+			 0);
+	assert_int_equal(c.features_off, 0xffabull | (1ull << 16) | (1ull << 21) | (1ull << 22) |
+						 (1ull << 26) | (1ull << 27) | (1ull << 28) |
+						 (1ull << 29) | (1ull << 34) | (1ull << 35) |
+						 (1ull << 54) | (1ull << 55) | (1ull << 56));
+	assert_int_equal(c.features_off & (1ull << 2 | 1ull << 4 | 1ull << 6), 0);
+
+	refused(GOOD ",features=");
+	refused(GOOD ",features=mrg_rxbuf");		/* features only go off */
+	refused(GOOD ",features=-mrg_rxbuf,event_idx"); /* a name without '-' is no key either */
+	refused(GOOD ",features=+mrg_rxbuf");
+	refused(GOOD ",features=-");
+	refused(GOOD ",features=--mrg_rxbuf");
+	refused(GOOD ",features=-MRG_RXBUF");
+	refused(GOOD ",features=-mrg-rxbuf");
+	refused(GOOD ",features=-virtio_net_f_mrg_rxbuf");
+	refused(GOOD ",features=-ctrl_vq"); /* not in the table */
+	refused(GOOD ",features=-bogus");
+	refused(GOOD ",features=-mrg_rxbuf ");
+	refused(GOOD ",features=-mrg_rxbuf,-mrg_rxbuf"); /* repeated */
+	refused(GOOD ",features=-mrg_rxbuf,-event_idx,-mrg_rxbuf");
+	refused(GOOD ",features=-version_1"); /* vhostd needs modern virtio */
+	refused(GOOD ",features=-mq,-version_1");
+	refused(GOOD ",features=-mq=1");
+	/* A '-' token with no features= before it (or after another key) is no key. */
+	refused(GOOD ",-mrg_rxbuf");
+	refused("-mrg_rxbuf," GOOD);
+	refused(GOOD ",features=-mq,queues=2,-event_idx");
+	/* A second features= adds to the first; a name repeated across them is refused. */
+	assert_int_equal(port(GOOD ",features=-mq,queues=2,features=-event_idx", &c), 0);
+	assert_int_equal(c.features_off, (1ull << 22) | (1ull << 29));
+	refused(GOOD ",features=-mq,features=-mq");
+}
+
 /* A full command line: defaults, every option, and its bad values. */
 static void test_parse_options(void **state)
 {
@@ -366,6 +461,8 @@ int main(void)
 		cmocka_unit_test(test_port_queues),
 		cmocka_unit_test(test_port_socket_length),
 		cmocka_unit_test(test_port_backend_and_mode),
+		cmocka_unit_test(test_port_mtu),
+		cmocka_unit_test(test_port_features),
 		cmocka_unit_test(test_parse_options),
 		cmocka_unit_test(test_parse_duplicates),
 		cmocka_unit_test(test_parse_peers),
