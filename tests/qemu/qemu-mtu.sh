@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Jumbo frames with a real guest: QEMU gives the virtio-net NIC host_mtu=9000, so the guest
 # negotiates VIRTIO_NET_F_MTU and QEMU sends VHOST_USER_NET_SET_MTU 9000 to vhostd, whose tap
-# must follow. Two boots of the guest job tests/qemu/jobs/mtu.sh:
-#   1. the port as it comes (mergeable receive buffers);
-#   2. the port with features=-mrg_rxbuf,-event_idx: the guest's features show both bits off
-#      and the same traffic flows (without MRG_RXBUF the guest posts big receive buffers).
+# must follow. Two boots of the guest job tests/qemu/jobs/mtu.sh, both with QEMU packed=on:
+#   1. the port as it comes (packed virtqueues, mergeable receive buffers);
+#   2. the port with features=-packed,-mrg_rxbuf,-event_idx: the guest's features show the
+#      three bits off (split rings although QEMU asked for packed ones) and the same traffic
+#      flows (without MRG_RXBUF the guest posts big receive buffers).
 # Each boot asserts: eth0's MTU is 9000; ping -s 8972 (9000-byte packets, DF set) is answered
 # with 8980-byte replies; neither the namespace nor the guest reassembled anything (no packet
 # was fragmented on the way); iperf3 over TCP with the guest's TSO/GSO off moved bytes in
@@ -81,8 +82,11 @@ boot() {
 			bash -c "[ '${features:15:1}' = 0 ]"
 		check "$label: EVENT_IDX (bit 29) off in the guest" \
 			bash -c "[ '${features:29:1}' = 0 ]"
+		check "$label: RING_PACKED (bit 34) off in the guest" \
+			bash -c "[ '${features:34:1}' = 0 ]"
 	else
 		check "$label: MRG_RXBUF (bit 15) on in the guest" qi_feature_bit "$features" 15
+		check "$label: RING_PACKED (bit 34) on in the guest" qi_feature_bit "$features" 34
 	fi
 	check "$label: guest eth0 MTU is $MTU ($(qi_result mtu-guest))" \
 		test "$(qi_result mtu-guest)" = "mtu=$MTU"
@@ -129,9 +133,9 @@ t_start=$(qi_now)
 qi_build_guest || abort "could not prepare the guest (build-guest.sh)"
 qi_setup || abort "could not create namespace"
 QI_JOB=mtu
-QI_DEVICE_OPTS="host_mtu=$MTU"
-boot mergeable ""
-boot no-mrg-no-event-idx "features=-mrg_rxbuf,-event_idx"
+QI_DEVICE_OPTS="host_mtu=$MTU,packed=on"
+boot packed-mergeable ""
+boot split-no-mrg-no-event-idx "features=-packed,-mrg_rxbuf,-event_idx"
 check "vhostd log has no sanitizer report" \
 	bash -c "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$QI_VHOSTD_LOG'"
 echo "     total $(qi_elapsed "$t_start")s"
