@@ -478,7 +478,7 @@ static bool need_notify(struct virtq *vq)
 	return (event + span - old) % span < (new + span - old) % span;
 }
 
-void packed_flush_notify(struct virtq *vq)
+void packed_publish(struct virtq *vq)
 {
 	struct pvirtq_desc *ring = vq->desc;
 
@@ -489,7 +489,14 @@ void packed_flush_notify(struct virtq *vq)
 	/* Release: every entry written since the last flush is visible before this one. */
 	__atomic_store_n(&ring[vq->pk_pending_slot].flags, htole16(vq->pk_pending_flags),
 			 __ATOMIC_RELEASE);
-	if (vq->call_fd >= 0 && need_notify(vq))
+}
+
+void packed_flush_notify(struct virtq *vq)
+{
+	bool pending = vq->pk_pending || vq->pk_batch;
+
+	packed_publish(vq);
+	if (pending && vq->call_fd >= 0 && need_notify(vq))
 		virtq_signal(vq);
 }
 

@@ -95,5 +95,7 @@ unsigned packed_pop_burst(struct virtq *vq, struct iovec *iov, struct virtq_chai
 			  unsigned max);
 void packed_unpop(struct virtq *vq, uint16_t n);
 void packed_flush_notify(struct virtq *vq);
+/* Makes every used entry pushed since the last flush visible, without notifying. */
+void packed_publish(struct virtq *vq);
 void packed_disable_notify(struct virtq *vq);
 bool packed_enable_notify(struct virtq *vq);

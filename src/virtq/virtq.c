@@ -211,7 +211,12 @@ int virtq_remap(struct virtq *vq)
 
 void virtq_unmap(struct virtq *vq)
 {
-	/* A stopped ring has marked everything it wrote (GET_VRING_BASE answers after this). */
+	/*
+	 * A packed ring publishes what it pushed (virtq_base() counts it as used), and a stopped
+	 * ring has marked everything it wrote (GET_VRING_BASE answers after this).
+	 */
+	if (vq->packed && vq->desc)
+		packed_publish(vq);
 	virtq_log_commit(vq);
 	vq->desc = vq->avail = vq->used = NULL;
 }

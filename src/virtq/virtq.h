@@ -66,7 +66,8 @@ struct virtq {
 	uint32_t signalled_pos;	  /* used position (0..2*num) at the last notification check */
 	/*
 	 * Per buffer id (one allocation of pk_num entries each): descriptors its chain took, 0
-	 * when not in flight, bit 15 set when it had device-writable ones (pk_ndesc); the ring
+	 * when not in flight, bit 15 set when it had device-writable ones (pk_ndesc; a chain of
+	 * 32768 descriptors is bit 15 alone, see ndesc_pack() in packed.c); the ring
 	 * position it started at (pk_start); and the ids in the order they were taken, indexed
 	 * in a circle of the ring's size whose next slot is pk_head (pk_order, for virtq_unpop()).
 	 */

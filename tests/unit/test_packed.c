@@ -382,7 +382,9 @@ static void drv_track(uint16_t id, unsigned n, bool write, uint32_t in_len)
 
 /*
  * Makes the chain s[0..n) available under buffer id `id`: NEXT on all but the last descriptor,
- * the id in the last (the others carry an id the device must ignore). Returns the head's slot.
+ * the id in the last. The others carry the same id for even ids (as Linux's driver writes them)
+ * and an out-of-range one for odd ids: the device must read only the last. Returns the head's
+ * slot.
  */
 static uint16_t drv_post(const struct seg *s, unsigned n, uint16_t id)
 {
@@ -394,7 +396,7 @@ static uint16_t drv_post(const struct seg *s, unsigned n, uint16_t id)
 	for (unsigned i = 0; i < n; i++) {
 		d[i] = (struct pdesc){ .addr = s[i].gpa,
 				       .len = s[i].len,
-				       .id = i + 1 < n ? (uint16_t)0xbeef : id,
+				       .id = i + 1 < n && (id & 1) ? (uint16_t)0xbeef : id,
 				       .flags = (uint16_t)((i + 1 < n ? F_NEXT : 0) |
 							   (s[i].write ? F_WRITE : 0)) };
 		if (s[i].write) {
@@ -1779,6 +1781,15 @@ static void test_burst_max(void **state)
 	assert_int_equal(virtq_position(&g->vq), 0x0001);
 	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 0);
 	pop_empty();
+	/* Given back one at a time: to slot 0 of this lap, then across the wrap. */
+	virtq_unpop(&g->vq, 1);
+	assert_int_equal(virtq_position(&g->vq), 0x0000);
+	virtq_unpop(&g->vq, 1);
+	assert_int_equal(virtq_position(&g->vq), 0x8003);
+	assert_int_equal(burst(bch, VIRTQ_BURST_MAX), 2);
+	assert_int_equal(bch[0].head, 2);
+	assert_int_equal(bch[1].head, 3);
+	pop_empty();
 }
 
 /* ---- virtq_unpop ---- */
@@ -2036,7 +2047,8 @@ static void test_in_order_batch(void **state)
 /*
  * A chain the device wrote into (len > 0) closes the batch and gets its own used descriptor; so
  * does a chain with writable buffers completed with len 0 (a skipped buffer counts as entirely
- * written). Read-only chains around them batch.
+ * written), and any chain completed with a length (which a batch would lose). Read-only chains
+ * around them batch.
  */
 static void test_in_order_writable(void **state)
 {
@@ -2069,6 +2081,19 @@ static void test_in_order_writable(void **state)
 	expect_batch((const uint16_t[]){ 5 }, 1, 0);
 	expect_no_used();
 	assert_int_equal(virtq_base(&g->vq), 0x00040004);
+
+	drv_post(&r, 1, 6); /* slot 4 */
+	drv_post(&r, 1, 7); /* 5 */
+	drv_post(&r, 1, 0); /* 6 */
+	for (uint16_t id = 6; id < 9; id++) {
+		pop_ok();
+		virtq_push(&g->vq, id % 8, id == 7 ? 9 : 0);
+	}
+	virtq_flush_notify(&g->vq);
+	expect_batch((const uint16_t[]){ 6 }, 1, 0);
+	expect_batch((const uint16_t[]){ 7 }, 1, 9);
+	expect_batch((const uint16_t[]){ 0 }, 1, 0);
+	expect_no_used();
 }
 
 /*
