@@ -160,7 +160,9 @@ static const char *log_uncovered(const struct vu_dev *dev, const struct vlog *lo
 		const struct vu_ring *ring = &dev->ring[i];
 
 		if (ring->log_used &&
-		    !vlog_covers(log, ring->log_gpa, virtq_used_size(ring->vq.num)))
+		    !vlog_covers(log, ring->log_gpa,
+				 virtq_used_size(ring->vq.num,
+						 dev->features & (1ull << VIRTIO_F_RING_PACKED))))
 			return "a used ring";
 	}
 	return NULL;
@@ -348,7 +350,10 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 		return -EINVAL;
 	}
 	/* The used ring's log address only ever selects bits; they must exist in the log. */
-	if (log && dev->log && !vlog_covers(dev->log, a->log, virtq_used_size(ring->vq.num))) {
+	if (log && dev->log &&
+	    !vlog_covers(dev->log, a->log,
+			 virtq_used_size(ring->vq.num,
+					 dev->features & (1ull << VIRTIO_F_RING_PACKED)))) {
 		log_warn("%s: ring %u used-ring log address 0x%" PRIx64
 			 " lies outside the dirty log of %" PRIu64 " bytes",
 			 dev->name, a->index, a->log, dev->log->size);

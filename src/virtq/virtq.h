@@ -98,10 +98,13 @@ struct virtq {
 	const char *name; /* for logs: "port/rxN" */
 };
 
-/* Bytes of a split ring's used area for `num` entries, avail_event included. */
-static inline uint64_t virtq_used_size(uint32_t num)
+/*
+ * Bytes of a ring's used area for `num` entries: the split used ring with avail_event, or the
+ * packed device event area (what a front-end's used-ring log address points at).
+ */
+static inline uint64_t virtq_used_size(uint32_t num, bool packed)
 {
-	return 4 + 8 * (uint64_t)num + 2;
+	return packed ? 4 : 4 + 8 * (uint64_t)num + 2;
 }
 
 /* Zeroes vq and sets the fds to -1. */

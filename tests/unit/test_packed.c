@@ -2570,6 +2570,79 @@ static void test_avail_position(void **state)
 	assert_int_equal(virtq_avail_position(&g->vq), virtq_position(&g->vq));
 }
 
+/* ---- dirty log ---- */
+
+/* Pages of the bitmap the log tests use (up to the end of the descriptor ring and beyond). */
+#define LOG_BYTES 64
+
+/* Bit of page `gpa` in bits. */
+static bool log_bit(const uint8_t *bits, uint64_t gpa)
+{
+	uint64_t pg = gpa >> VLOG_PAGE_SHIFT;
+
+	return bits[pg / 8] & (1u << (pg % 8));
+}
+
+/* Pages marked in bits. */
+static unsigned log_count(const uint8_t *bits)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < LOG_BYTES; i++)
+		n += (unsigned)__builtin_popcount(bits[i]);
+	return n;
+}
+
+/*
+ * While migrating, what the device writes is in the log: the buffer a receive chain was filled
+ * into, the used descriptor in the descriptor ring (at its slot, also after a wrap and on the
+ * ring's second page) and the device area; with ring logging off only the buffers.
+ */
+static void test_log(void **state)
+{
+	static uint8_t bits[LOG_BYTES];
+	const struct seg s = { DATA_GPA + 0x2000, 64, true };
+	struct vlog *log = vlog_wrap(bits, LOG_BYTES);
+	const uint32_t num = 300; /* 4800 bytes of descriptors: two pages */
+
+	assert_non_null(log);
+	g_data(0, 0);
+	ring_start(num, FEAT_EVENT, 290 | 0x8000);
+	virtq_set_log(&g->vq, log, true, true, DEV_GPA);
+	for (unsigned i = 0; i < 12; i++) { /* slots 290..299, then 0 and 1 */
+		drv_post(&s, 1, (uint16_t)i);
+		pop_ok();
+		virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 64);
+		virtq_push(&g->vq, (uint16_t)i, 64);
+		virtq_flush_notify(&g->vq);
+		expect_used((uint16_t)i, 64);
+	}
+	virtq_log_commit(&g->vq); /* (a batch that fills up is marked before) */
+	assert_true(log_bit(bits, DATA_GPA + 0x2000));
+	assert_true(log_bit(bits, RING_GPA + 16 * 290)); /* the ring's second page */
+	assert_true(log_bit(bits, RING_GPA));		 /* slots 0 and 1 after the wrap */
+	assert_int_equal(log_count(bits), 3);
+	/* Asking for kicks writes the device area. */
+	memset(bits, 0, sizeof(bits));
+	virtq_enable_notify(&g->vq);
+	assert_true(log_bit(bits, DEV_GPA));
+	assert_int_equal(log_count(bits), 1);
+	/* Buffers only: the ring's writes are not logged. */
+	memset(bits, 0, sizeof(bits));
+	virtq_set_log(&g->vq, log, true, false, DEV_GPA);
+	drv_post(&s, 1, 20);
+	pop_ok();
+	virtq_log_write(&g->vq, g->iov, g->ch.in_iov, 64);
+	virtq_push(&g->vq, 20, 64);
+	virtq_flush_notify(&g->vq);
+	virtq_log_commit(&g->vq);
+	expect_used(20, 64);
+	assert_true(log_bit(bits, DATA_GPA + 0x2000));
+	assert_int_equal(log_count(bits), 1);
+	virtq_set_log(&g->vq, NULL, false, false, 0);
+	vlog_free(log);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 /* Runs every test above; the exit status is the number of failures. */
@@ -2643,6 +2716,7 @@ int main(void)
 		T(test_map_bad_base),
 		T(test_map_used_behind),
 		T(test_avail_position),
+		T(test_log),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
