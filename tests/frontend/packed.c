@@ -11,6 +11,8 @@
  *                  their wrap counters); the rings restarted at those bases carry on
  *   suppression    the driver area at DISABLE: used entries arrive without a call; at ENABLE
  *                  every flush calls
+ *   zero length    a zero-length buffer inside a chain adds nothing; a chain of only that is a
+ *                  counted transmit error, not a ring fault
  *   hostile cases  one malformed chain each, on a fresh p0 connection: the ring's err eventfd
  *                  fires, ring_faults rises by exactly one, the daemon lives and p1 carries
  *                  traffic both ways
@@ -460,6 +462,54 @@ static void test_suppression(void **state)
 	ps_close(&s);
 }
 
+/*
+ * Zero-length buffers: inside a chain one adds nothing (the frame arrives whole); a chain of
+ * nothing but a zero-length buffer is a frame shorter than its header, counted in tx_errors
+ * and handed back, and the ring carries on (no fault: the guest broke no ring rule).
+ */
+static void test_zero_length(void **state)
+{
+	struct t_stats before, after;
+	uint8_t want[PKT], got[SLOT];
+	struct ps s;
+	uint64_t at;
+	uint16_t id;
+	uint32_t len;
+
+	(void)state;
+	ps_open(&s, true);
+	assert_int_equal(t_stats(g.env.ctl, "p0", &before), 0);
+	at = put_frame(&s, PKT, g.seq, 0x50);
+	{
+		struct pdesc d[3] = { { .addr = at, .len = VUF_HDR_SIZE },
+				      { .addr = at + VUF_HDR_SIZE, .len = 0 },
+				      { .addr = at + VUF_HDR_SIZE, .len = PKT } };
+
+		assert_int_equal(pq_post(&s.tx, d, 3, 4), 0);
+	}
+	pq_kick(&s.tx);
+	t_frame(want, PKT, g.seq++, 0x50);
+	assert_int_equal(t_pkt_recv(g.tap[0], got, sizeof(got), T_TIMEOUT), PKT);
+	assert_memory_equal(got, want, PKT);
+	assert_int_equal(pq_wait_used(&s.tx, &id, &len), 0);
+	assert_int_equal(id, 4);
+	{
+		struct pdesc d = { .addr = arena(&s, 16), .len = 0 };
+
+		assert_int_equal(pq_post(&s.tx, &d, 1, 5), 0);
+	}
+	pq_kick(&s.tx);
+	assert_int_equal(pq_wait_used(&s.tx, &id, &len), 0);
+	assert_int_equal(id, 5);
+	assert_int_equal(t_stats_wait(g.env.ctl, "p0", offsetof(struct t_stats, tx_errors),
+				      before.tx_errors + 1, T_TIMEOUT, &after),
+			 0);
+	assert_int_equal(after.tx_errors - before.tx_errors, 1);
+	assert_int_equal(after.ring_faults, before.ring_faults);
+	tx_one(&s, 1, PKT, g.seq++);
+	ps_close(&s);
+}
+
 /* ---- hostile chains: each must break its ring, and only it ---- */
 
 /* A descriptor of PKT bytes of a fresh frame, flags as given. */
@@ -687,17 +737,20 @@ static const struct hcase cases[] = {
 int main(void)
 {
 	enum { NCASES = sizeof(cases) / sizeof(cases[0]) };
-	struct CMUnitTest tests[NCASES + 4] = {
+	enum { NFIRST = 4 };
+	struct CMUnitTest tests[NFIRST + NCASES + 1] = {
 		cmocka_unit_test(test_traffic),
 		cmocka_unit_test(test_ring_state),
 		cmocka_unit_test(test_suppression),
+		cmocka_unit_test(test_zero_length),
 	};
 
 	for (size_t i = 0; i < NCASES; i++) {
-		tests[3 + i] =
+		tests[NFIRST + i] =
 			(struct CMUnitTest)cmocka_unit_test_prestate(run_case, (void *)&cases[i]);
-		tests[3 + i].name = cases[i].name;
+		tests[NFIRST + i].name = cases[i].name;
 	}
-	tests[3 + NCASES] = (struct CMUnitTest)cmocka_unit_test(test_p0_recovers);
-	return _cmocka_run_group_tests("frontend-packed", tests, NCASES + 4, setup, teardown);
+	tests[NFIRST + NCASES] = (struct CMUnitTest)cmocka_unit_test(test_p0_recovers);
+	return _cmocka_run_group_tests("frontend-packed", tests, NFIRST + NCASES + 1, setup,
+				       teardown);
 }
