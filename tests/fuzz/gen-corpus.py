@@ -414,6 +414,28 @@ def packed_seeds():
     return seeds
 
 
+# ---- --port specs ----
+
+
+def cli_port_seeds():
+    base = b"name=p0,socket=/tmp/p0.sock"
+    return {
+        "tap": base + b",backend=tap,ifname=vh0,queues=4,mtu=9000,poll=busy",
+        "features": base + b",backend=tap,ifname=vh0,features=-packed,-mrg_rxbuf,-event_idx",
+        "features-unknown": base + b",features=-packed,-nosuch",
+        "features-no-dash": base + b",features=packed",
+        "features-repeat": base + b",features=-mtu,-mtu",
+        "features-version": base + b",features=-version_1",
+        "features-dangling": base + b",features=-csum,-,queues=2",
+        "null-gen": base + b",backend=null,gen=1518,mode=client",
+        "peer": base + b",backend=port,peer=p1,queues=2",
+        "mtu-bad": base + b",backend=tap,ifname=vh0,mtu=67",
+        "mtu-null": base + b",backend=null,mtu=1500",
+        "empty": b"",
+        "commas": b",,,=,=",
+    }
+
+
 def write(name, seeds):
     out = os.path.join(HERE, "corpus", name)
     os.makedirs(out, exist_ok=True)
@@ -427,6 +449,7 @@ def main():
     write("vhost-msg", vhost_seeds())
     write("virtq", virtq_seeds())
     write("virtq-packed", packed_seeds())
+    write("cli-port", cli_port_seeds())
     return 0
 
 
