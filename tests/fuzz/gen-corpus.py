@@ -90,18 +90,32 @@ def ring_guest():
     return bytes(g)
 
 
-def bring_up(ring=0, kick_nofd=False, proto=PROTO):
+def packed_guest():
+    """Guest memory with a packed ring of 6 at 0x100 (driver area 0x300, device area 0x200):
+    a writable buffer, then a readable chain of two, then an indirect table of two."""
+    g = bytearray(ring_guest())
+    g[0x100:0x160] = bytes(0x60)
+    avail = 1 << 7
+    struct.pack_into("<QIHH", g, 0x100, 0x400, 64, 0, avail | 2)
+    struct.pack_into("<QIHH", g, 0x110, 0x440, 16, 1, avail | 1)
+    struct.pack_into("<QIHH", g, 0x120, 0x450, 16, 1, avail)
+    struct.pack_into("<QIHH", g, 0x130, 0x500, 32, 2, avail | 4)
+    struct.pack_into("<HH", g, 0x300, 0x8002, 2)  # driver area: interrupt at slot 2 (DESC)
+    return bytes(g)
+
+
+def bring_up(ring=0, kick_nofd=False, proto=PROTO, features=FEATURES, num=8, base=0):
     parts = [
         chunks(msg(GET_FEATURES)),
         chunks(msg(GET_PROTOCOL_FEATURES)),
         chunks(msg(SET_PROTOCOL_FEATURES, u64(proto))),
-        chunks(msg(SET_FEATURES, u64(FEATURES))),
+        chunks(msg(SET_FEATURES, u64(features))),
         chunks(msg(GET_QUEUE_NUM)),
         chunks(msg(SET_MEM_TABLE, mem_table([(0, MEMFD_SIZE, UVA, 0)])), 1, MEM),
-        chunks(msg(SET_VRING_NUM, state(ring, 8))),
+        chunks(msg(SET_VRING_NUM, state(ring, num))),
         chunks(msg(SET_VRING_ADDR, struct.pack("<IIQQQQ", ring, 0, UVA + 0x100, UVA + 0x300,
                                                UVA + 0x200, 0))),
-        chunks(msg(SET_VRING_BASE, state(ring, 0))),
+        chunks(msg(SET_VRING_BASE, state(ring, base))),
         chunks(msg(SET_VRING_CALL, u64(ring)), 1, EVENT),
         chunks(msg(SET_VRING_ERR, u64(ring)), 1, EVENT),
     ]
@@ -118,6 +132,18 @@ def vhost_seeds():
     seeds["session"] = vhost_input(
         stream(bring_up(), chunks(msg(GET_VRING_BASE, state(0, 0))),
                chunks(msg(SET_STATUS, u64(0x0F))), chunks(msg(GET_STATUS))), ring_guest())
+    # Packed rings: a size that is not a power of two, QEMU's two-halves base, a stop and a
+    # restart at the base the device answered; then a base beyond the ring.
+    packed = FEATURES | (1 << 34) | (1 << 35)
+    seeds["packed-session"] = vhost_input(stream(
+        bring_up(features=packed, num=6, base=0x80008000),
+        chunks(msg(GET_VRING_BASE, state(0, 0))),
+        chunks(msg(SET_VRING_BASE, state(0, 0x80038003))),
+        chunks(msg(SET_VRING_KICK, u64(0)), 1, EVENT),
+        chunks(msg(SET_VRING_ENABLE, state(0, 1))),
+        chunks(msg(GET_VRING_BASE, state(0, 0))),
+        chunks(msg(SET_VRING_BASE, state(0, 0x8006))),
+        chunks(msg(SET_VRING_KICK, u64(0)), 1, EVENT)), packed_guest())
     seeds["session-ring1-polling"] = vhost_input(bring_up(ring=1, kick_nofd=True), ring_guest())
     seeds["session-bytewise"] = vhost_input(
         stream(chunks(msg(GET_FEATURES), size=1),
