@@ -41,6 +41,7 @@
 #   BENCH_PROFILE=1  perf record (cycles, call graphs) instead of perf stat in every window;
 #                    OUT/profile-SCEN-SIZE-BACKEND-RUN.txt gets the hottest symbols. Rates of
 #                    such a run carry perf's sampling cost and are not for comparison.
+#                    BENCH_PROFILE=fe profiles the front-end testpmd instead.
 #   BENCH_MAX_OTHER P    a run in whose window more than P% of a core (default 20) went to
 #                    other processes is discarded and run again, up to BENCH_RETRIES (2) times
 #                    and BENCH_RETRY_BUDGET (20) repeats in all, so that a busy machine
@@ -493,8 +494,10 @@ run_one() {
 	snap0=$(cpu_snap "$be_pid" "${TP_PID[fe]}" "${SENDER_PIDS[@]}") || exit 1
 	# The measuring window; perf counts the back-end's system calls over it.
 	sys=NA
-	if [[ $PROFILE == 1 ]]; then
-		bg_wait perf record -q -F 4999 -o "$WORK/perf-$name-$size-$be-$run.data" -p "$be_pid" \
+	if [[ $PROFILE == 1 || $PROFILE == fe ]]; then
+		local prof_pid=$be_pid
+		[[ $PROFILE == fe ]] && prof_pid=${TP_PID[fe]}
+		bg_wait perf record -q -F 4999 -o "$WORK/perf-$name-$size-$be-$run.data" -p "$prof_pid" \
 			-- sleep "$WINDOW" 2>>"$WORK/perf.log" &&
 			perf report -q -i "$WORK/perf-$name-$size-$be-$run.data" --no-children --sort dso,sym \
 				--percent-limit 0.5 >"$OUT/profile-$name-$size-$be-$run.txt" \
