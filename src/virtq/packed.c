@@ -593,11 +593,12 @@ static uint32_t pos_dist(const struct virtq *vq, uint16_t a, uint16_t b)
 
 /*
  * True when the descriptor ring looks as a driver leaves it when it sets a ring up: each
- * descriptor either made available in the first lap (wrap counter 1) or all zero (a new ring is
- * zeroed: Linux allocates it with __GFP_ZERO, DPDK clears it). A ring the device has used is not
- * like that: from the second lap on every descriptor points at a buffer, and in the first lap
- * the used ones are marked AVAIL|USED. The driver may make more available while we look, so
- * the available ones need not come first.
+ * descriptor either made available in the first lap (wrap counter 1) or zero but for its id (a
+ * new ring is zeroed: Linux allocates it with __GFP_ZERO; DPDK clears it and numbers the ids,
+ * also when its virtio-user resets its packed rings on a reconnect). A ring the device has used
+ * is not like that: from the second lap on every descriptor points at a buffer, and in the
+ * first lap the used ones are marked AVAIL|USED. The driver may make more available while we
+ * look, so the available ones need not come first.
  */
 static bool ring_looks_new(const struct virtq *vq)
 {
@@ -609,7 +610,7 @@ static bool ring_looks_new(const struct virtq *vq)
 		memcpy(&d, &ring[i], sizeof(d)); /* snapshot */
 		if (is_avail(le16toh(d.flags), true))
 			continue;
-		if (d.addr || d.len || d.id || d.flags)
+		if (d.addr || d.len || d.flags)
 			return false;
 	}
 	return true;
