@@ -36,12 +36,11 @@
 #include "virtq/virtq.h"
 #include "virtq/vmem.h"
 
-#define UVA_DELTA 0x7f0000000000ull
-#define MAX_MEM	  (64 * 1024)
-#define HDR	  8
-#define NRINGS	  2
-#define FILE_HDR  4096u /* where ring 0 starts in the file (the layout of ringstate.c) */
-#define REC	  64u	/* a record; its ring's log follows it */
+#define MAX_MEM	 (64 * 1024)
+#define HDR	 8
+#define NRINGS	 2
+#define FILE_HDR 4096u /* where ring 0 starts in the file (the layout of ringstate.c) */
+#define REC	 64u   /* a record; its ring's log follows it */
 
 static struct vmem mem;
 static struct iovec iov[VIRTQ_MAX_IOV];
@@ -87,16 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(ring && before);
 	memcpy(ring, data + need + loglen, MIN(size - need - loglen, mem_len));
 	vmem_init(&mem);
-	FUZZ_CHECK(vmem_add_raw(&mem, 0, mem_len, UVA_DELTA, ring) == 0);
-	virtq_init(&vq, "fuzz");
-	vq.num = num;
-	vq.desc_uva = UVA_DELTA;
-	vq.avail_uva = UVA_DELTA + 16 * num;
-	vq.used_uva = UVA_DELTA + 16 * num + 4;
-	vq.mem = &mem;
-	vq.features = 1ull << VIRTIO_F_RING_PACKED | 1ull << VIRTIO_F_VERSION_1 |
-		      (data[1] & 1 ? 1ull << VIRTQ_F_IN_ORDER : 0);
-	vq.call_fd = data[1] & 2 ? call_fd : -1;
+	FUZZ_CHECK(vmem_add_raw(&mem, 0, mem_len, FUZZ_UVA, ring) == 0);
+	fuzz_packed_vq(&vq, &mem, num, data[1] & 1 ? 1ull << VIRTQ_F_IN_ORDER : 0,
+		       data[1] & 2 ? call_fd : -1);
 
 	/* The file as the last run left it. */
 	fd = memfd_create("fuzz-ringstate", MFD_CLOEXEC);
