@@ -44,6 +44,10 @@ struct pvirtq_desc {
 	uint16_t flags;
 };
 _Static_assert(sizeof(struct pvirtq_desc) == 16, "packed descriptor layout");
+/* What the device writes in a used descriptor, len, id and flags, is its last 8 bytes. */
+_Static_assert(offsetof(struct pvirtq_desc, len) == 8 && offsetof(struct pvirtq_desc, id) == 12 &&
+		       offsetof(struct pvirtq_desc, flags) == 14,
+	       "used descriptor fields");
 
 struct pvirtq_event {
 	uint16_t off_wrap; /* descriptor offset, bit 15 its wrap counter */
@@ -404,36 +408,46 @@ void packed_unpop(struct virtq *vq, uint16_t n)
 }
 
 /*
- * Logs a used descriptor for slot; the flush writes it into the ring. A driver that keeps the
- * rules never lets more entries than the ring has slots wait for a flush (it cannot make a slot
- * available again before it has seen it used); one that breaks them gets its entries flushed
- * early rather than a log overrun.
+ * Logs a used descriptor for slot; the flush writes it into the ring. The log holds a ring's
+ * worth: entries since the last flush each stand for slots after the position the driver was
+ * shown, and a driver makes no slot available again before it has been shown it used. Only a
+ * driver that breaks that rule overruns it, and gets its ring stopped instead.
  */
 static void log_used(struct virtq *vq, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
 {
-	if (__builtin_expect(vq->pk_log_n >= vq->num, 0))
-		packed_flush_notify(vq);
+	if (__builtin_expect(vq->pk_log_n >= vq->num, 0)) {
+		virtq_fault(vq, "more used descriptors than the ring has slots before a flush");
+		return;
+	}
 	vq->pk_log[vq->pk_log_n++] =
 		htole64(virtq_used_entry((uint16_t)(slot | (uint32_t)wrap << 15), id, len));
 }
 
 /*
- * Writes the used descriptor a log entry stands for: id and length, then (release) its flags,
- * so a descriptor whose flags say used is whole.
+ * The last 8 bytes of the used descriptor a log entry stands for: length, id and flags, which
+ * the device writes with one store, so that a descriptor whose flags say used is whole, to the
+ * driver as to a back-end restarted after a crash.
  */
-static void write_used(struct virtq *vq, uint64_t e)
+static inline uint64_t used_tail(uint64_t e)
 {
-	uint16_t slot = e & 0x7fff;
-	struct pvirtq_desc *d = &((struct pvirtq_desc *)vq->desc)[slot];
-	uint32_t len = (uint32_t)(e >> 32);
-	uint16_t flags = e & 0x8000 ? DESC_F_AVAIL | DESC_F_USED : 0;
+	uint64_t len = e >> 32, flags = e & 0x8000 ? DESC_F_AVAIL | DESC_F_USED : 0;
 
 	if (len)
 		flags |= VRING_DESC_F_WRITE; /* the device wrote len bytes */
-	d->id = htole16((uint16_t)(e >> 16));
-	d->len = htole32(len);
-	__atomic_store_n(&d->flags, htole16(flags), __ATOMIC_RELEASE);
-	log_ring(vq, vq->desc_gpa, 16 * (uint64_t)slot, 16);
+	return htole64(len | (e & 0xffff0000) << 16 | flags << 48);
+}
+
+/* Where in ring the used descriptor of log entry e goes. */
+static inline uint64_t *used_at(struct pvirtq_desc *ring, uint64_t e)
+{
+	return (uint64_t *)&ring[e & 0x7fff].len;
+}
+
+/* Writes the used descriptor of log entry e (for the dirty log too), with release. */
+static void write_used(struct virtq *vq, uint64_t e)
+{
+	__atomic_store_n(used_at(vq->desc, e), used_tail(e), __ATOMIC_RELEASE);
+	log_ring(vq, vq->desc_gpa, 16 * (e & 0x7fff), 16);
 }
 
 /* Writes the open IN_ORDER batch as one used descriptor carrying its last id. */
@@ -505,6 +519,8 @@ static bool need_notify(struct virtq *vq)
 void packed_flush_notify(struct virtq *vq)
 {
 	uint16_t shown, end = (uint16_t)(vq->used_idx | (uint32_t)vq->used_wrap << 15);
+	struct pvirtq_desc *ring = vq->desc;
+	const uint64_t *log;
 	uint32_t n;
 
 	close_batch(vq);
@@ -512,13 +528,21 @@ void packed_flush_notify(struct virtq *vq)
 	if (!n)
 		return;
 	vq->pk_log_n = 0;
-	shown = (uint16_t)le64toh(vq->pk_log[0]);
+	log = vq->pk_log;
+	shown = (uint16_t)le64toh(log[0]);
 	if (vq->pk_state)
 		__atomic_store_n(vq->pk_state, htole64(virtq_used_state(shown, end, (uint16_t)n)),
 				 __ATOMIC_RELEASE);
-	for (uint32_t i = 1; i < n; i++)
-		write_used(vq, le64toh(vq->pk_log[i]));
-	write_used(vq, le64toh(vq->pk_log[0]));
+	/* The driver sees none of these before the first one's flags: no order among them. */
+	for (uint32_t i = 1; i < n; i++) {
+		uint64_t e = le64toh(log[i]);
+
+		__atomic_store_n(used_at(ring, e), used_tail(e), __ATOMIC_RELAXED);
+	}
+	if (__builtin_expect(vq->log != NULL, 0))
+		for (uint32_t i = 1; i < n; i++)
+			log_ring(vq, vq->desc_gpa, 16 * (le64toh(log[i]) & 0x7fff), 16);
+	write_used(vq, le64toh(log[0]));
 	if (vq->pk_state)
 		__atomic_store_n(vq->pk_state, htole64(virtq_used_state(end, end, 0)),
 				 __ATOMIC_RELEASE);

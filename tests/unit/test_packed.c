@@ -2905,6 +2905,34 @@ static void test_resume_bad_record(void **state)
 }
 
 /*
+ * A driver that makes a slot available again before it was shown it used (here a whole lap
+ * pushed and not yet flushed, then slot 0 of the next lap) would have the device keep more used
+ * descriptors waiting than the ring has slots: the ring is stopped as for any broken rule.
+ */
+static void test_log_overrun(void **state)
+{
+	const struct seg s = { DATA_GPA, 10, false };
+
+	g_data(0, 0);
+	ring_start(4, 0, FRESH);
+	for (uint16_t id = 0; id < 4; id++)
+		drv_post(&s, 1, id);
+	for (uint16_t id = 0; id < 4; id++) {
+		pop_ok();
+		virtq_push(&g->vq, id, 0);
+	}
+	expect_no_used();
+	desc_fill(0, DATA_GPA, 10, 2);
+	desc_publish(0, avail_bits(false));
+	pop_ok();
+	assert_int_equal(g->ch.head, 2);
+	virtq_push(&g->vq, 2, 0);
+	assert_true(g->vq.broken);
+	assert_int_equal(g->vq.faults, 1);
+	assert_int_equal(efd_take(g->err_fd), 1);
+}
+
+/*
  * Pointing a ring at a record stores its position there; entries pushed meanwhile (a caller
  * that did not wait for the flush) move with it; NULLs go back to the engine's own log.
  */
@@ -3069,6 +3097,7 @@ int main(void)
 		T(test_resume_new_ring),
 		T(test_resume_bad_record),
 		T(test_set_used_log),
+		T(test_log_overrun),
 		T(test_avail_position),
 	};
 
