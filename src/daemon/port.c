@@ -28,6 +28,7 @@
 #include "util/log.h"
 #include "util/loop.h"
 #include "vhost/dev.h"
+#include "vhost/ringstate.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -36,6 +37,7 @@ struct port {
 	struct port_config cfg;
 	struct loop *loop; /* the control loop: sockets and timers */
 	struct vu_dev dev;
+	struct ringstate *state; /* <socket>.state, NULL when the port runs without */
 	struct backend *be;
 	struct vnet *net;
 	int listen_fd;
@@ -296,6 +298,33 @@ static int port_listen(struct port *p)
 	return 0;
 }
 
+/*
+ * Opens the port's ring state file, "<socket>.state": next to the socket, a restarted vhostd
+ * finds it under the same name, and no two running ports share a socket path. A port that
+ * cannot have it (a directory that takes no file of ours, another vhostd on it) runs without,
+ * logged once: its packed rings then restart at the front-end's base after a crash.
+ */
+static void port_open_state(struct port *p)
+{
+	char path[sizeof(p->cfg.socket) + sizeof(".state")];
+	int r;
+
+	snprintf(path, sizeof(path), "%s.state", p->cfg.socket);
+	r = ringstate_open(path, 2 * p->cfg.queues, &p->state);
+	if (r < 0) {
+		log_warn("%s: no ring state file %s (%s): after a crash, packed rings restart at "
+			 "the base the front-end sends",
+			 p->cfg.name, path,
+			 r == -EPERM   ? "not a plain file of ours"
+			 : r == -EBUSY ? "another process has it"
+				       : strerror(-r));
+		return;
+	}
+	log_info("%s: ring state file %s%s", p->cfg.name, path,
+		 ringstate_kept(p->state) ? " (records of an earlier run kept)" : "");
+	p->dev.state = p->state;
+}
+
 /* Records w among the port's workers, keeping the list sorted and without duplicates. */
 static void port_add_worker(struct port *p, struct worker *w)
 {
@@ -343,6 +372,7 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 			vnet_offered_features(cfg->queues, p->be), &port_dev_ops, p);
 	if (r < 0)
 		goto fail;
+	port_open_state(p);
 	if (cfg->features_off) {
 		char names[512];
 
@@ -434,7 +464,8 @@ void port_free(struct port *p)
 		unlink(p->cfg.socket);
 	}
 	safe_close(p->timer_fd);
-	vu_dev_free(&p->dev);
+	vu_dev_free(&p->dev); /* the rings stop using the state file first */
+	ringstate_close(p->state);
 	vnet_free(p->net);
 	backend_destroy(p->be);
 	free(p);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
@@ -98,6 +99,7 @@ static void ring_stop(struct vu_dev *dev, unsigned idx)
 	int old_kick = ring->kick_fd;
 
 	ring->started = false;
+	ring->owe_call = false;
 	ring->kick_fd = -1;
 	/* The hook unregisters the old kick fd from epoll, so it must still be open then. */
 	if (was)
@@ -211,10 +213,15 @@ static int h_set_owner(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-/* RESET_OWNER: forgets rings, memory and negotiation, keeps the connection. */
+/*
+ * RESET_OWNER: forgets rings, memory and negotiation, keeps the connection. The rings' records
+ * go too: whatever the front-end starts next is a new ring.
+ */
 static int h_reset_owner(struct vu_dev *dev, struct vu_msg *msg)
 {
 	dev_reset(dev);
+	for (unsigned i = 0; i < dev->nvrings; i++)
+		ringstate_forget(dev->state, i, NULL);
 	return 0;
 }
 
@@ -366,6 +373,8 @@ static int h_set_vring_addr(struct vu_dev *dev, struct vu_msg *msg)
 		ring->vq = saved;
 		return -EFAULT;
 	}
+	/* Other addresses: another front-end, or a ring the driver set up anew. */
+	ringstate_forget_other(dev->state, a->index, a->desc, a->avail, a->used);
 	ring->addr_set = true;
 	ring->log_used = log;
 	ring->log_gpa = log ? a->log : 0;
@@ -399,9 +408,65 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 
 	if (ring->vq.desc)
 		ring->base = virtq_base(&ring->vq);
+	/* The front-end now holds where the ring stands: the record is not needed any more. */
+	ringstate_forget(dev->state, idx, &ring->vq);
 	ring_stop(dev, idx);
 	st.num = ring->base;
 	return reply(dev, msg, &st, sizeof(st));
+}
+
+/* Signals the call fd of a ring that owes the guest an interrupt (see vu_ring.owe_call). */
+static void call_owed(struct vu_ring *ring)
+{
+	if (ring->owe_call && ring->vq.call_fd >= 0 && eventfd_write(ring->vq.call_fd, 1) < 0) {
+		/* A saturated counter: the guest will look anyway. */
+	}
+}
+
+/*
+ * A packed ring keeps no used index in guest memory, and a front-end that lost its back-end
+ * without an answer to GET_VRING_BASE (QEMU: virtio_queue_packed_restore_last_avail_idx() does
+ * nothing) sends the base of the ring's first start again. So a ring the state file has a
+ * record of (the same front-end addresses and size: the same front-end process and ring)
+ * starts where the record says the last back-end left it, a flush it was killed in finished.
+ * From then on the ring keeps its record there.
+ */
+static void ring_resume_packed(struct vu_dev *dev, unsigned idx)
+{
+	struct vu_ring *ring = &dev->ring[idx];
+	uint32_t base = ring->base, from = virtq_position(&ring->vq), pos;
+	const uint64_t *log;
+	uint64_t state;
+	int r;
+
+	if (!dev->state)
+		return;
+	if (ringstate_find(dev->state, idx, &ring->vq, &state, &log)) {
+		r = virtq_packed_resume(&ring->vq, state, log);
+		pos = virtq_position(&ring->vq);
+		if (r > 0 || (r == 0 && pos != from)) {
+			log_rl(&dev->rl, LOG_LVL_WARN,
+			       "%s: ring %u: base 0x%x from the front-end, the state file has the "
+			       "ring at used slot %u (wrap %u): starting there%s",
+			       dev->name, idx, base, pos & 0x7fff, pos >> 15,
+			       r > 0 ? " after finishing a flush the last back-end was killed in"
+				     : "");
+			ring->base = virtq_base(&ring->vq);
+			ring->owe_call = true;
+			call_owed(ring);
+		} else if (r == -ESTALE) {
+			log_rl(&dev->rl, LOG_LVL_INFO,
+			       "%s: ring %u: set up anew by the driver since the state file's "
+			       "record: starting at the front-end's base 0x%x",
+			       dev->name, idx, base);
+		} else if (r < 0) {
+			log_rl(&dev->rl, LOG_LVL_WARN,
+			       "%s: ring %u: the state file's record does not fit the ring (%s): "
+			       "starting at the front-end's base 0x%x",
+			       dev->name, idx, strerror(-r), base);
+		}
+	}
+	ringstate_claim(dev->state, idx, &ring->vq);
 }
 
 /* SET_VRING_KICK: starts the ring (enabled at once without PROTOCOL_FEATURES). */
@@ -435,7 +500,8 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 		 * anywhere else would fault the ring (avail far ahead) or leave chains the guest
 		 * waits for forever. So the ring starts at the used index: chains after it are
 		 * processed again (some transmitted frames may be sent twice). A packed ring has
-		 * no such index: virtq_map() resumes it at the used half of its base.
+		 * no such index: virtq_map() resumes it at the used half of its base, unless the
+		 * state file knows better (ring_resume_packed()).
 		 */
 		used = virtq_used_idx(&ring->vq);
 		if (!ring->vq.packed && used != ring->base) {
@@ -448,6 +514,10 @@ static int h_set_vring_kick(struct vu_dev *dev, struct vu_msg *msg)
 			if (r < 0)
 				return r;
 		}
+		if (ring->vq.packed)
+			ring_resume_packed(dev, idx);
+		else
+			ringstate_forget(dev->state, idx, NULL);
 		ring->started = true;
 		/* Without PROTOCOL_FEATURES a ring is enabled the moment it starts. */
 		if (!(dev->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
@@ -478,6 +548,7 @@ static int h_set_vring_call(struct vu_dev *dev, struct vu_msg *msg)
 	ring->vq.call_fd = safe_close(ring->vq.call_fd);
 	if (msg->nfds)
 		ring->vq.call_fd = take_msg_fd(msg, 0);
+	call_owed(ring);
 	return 0;
 }
 

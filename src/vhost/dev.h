@@ -12,6 +12,7 @@
 #include "util/log.h"
 #include "vhost/msg.h"
 #include "vhost/proto.h"
+#include "vhost/ringstate.h"
 #include "virtq/virtq.h"
 
 /*
@@ -35,6 +36,12 @@ struct vu_ring {
 	 */
 	bool hold;
 	uint32_t hold_avail;
+	/*
+	 * Resumed from the state file: the guest may be owed an interrupt the last back-end did
+	 * not send. QEMU sets the call fd it means after the kick, so each call fd set until the
+	 * ring stops gets one (a spare interrupt costs the guest a look at the ring).
+	 */
+	bool owe_call;
 	bool log_used; /* SET_VRING_ADDR asked for used-ring logging at log_gpa */
 	uint64_t log_gpa;
 	char name[48];
@@ -62,6 +69,8 @@ struct vu_dev {
 	unsigned nvrings;
 	struct vmem *mem;
 	struct vlog *log; /* the dirty log from SET_LOG_BASE, NULL when none */
+	/* Where packed rings keep what a restart after a crash needs (owner's; NULL: none). */
+	struct ringstate *state;
 	struct vu_ring ring[VU_MAX_VRINGS];
 	struct vu_reader rd;
 	const struct vu_dev_ops *ops;

@@ -44,6 +44,10 @@ struct pvirtq_desc {
 	uint16_t flags;
 };
 _Static_assert(sizeof(struct pvirtq_desc) == 16, "packed descriptor layout");
+/* What the device writes in a used descriptor, len, id and flags, is its last 8 bytes. */
+_Static_assert(offsetof(struct pvirtq_desc, len) == 8 && offsetof(struct pvirtq_desc, id) == 12 &&
+		       offsetof(struct pvirtq_desc, flags) == 14,
+	       "used descriptor fields");
 
 struct pvirtq_event {
 	uint16_t off_wrap; /* descriptor offset, bit 15 its wrap counter */
@@ -94,22 +98,29 @@ int packed_translate(struct virtq *vq, void **desc, void **avail, void **used)
 	return virtq_translate_parts(vq, size, align, desc, avail, used);
 }
 
-/* Checks base against the ring size and sizes the per-id arrays; changes no ring state. */
+/* Checks base against the ring size, sizes the per-id arrays and the log; changes no ring state. */
 int packed_prepare(struct virtq *vq, uint32_t base)
 {
 	uint16_t *ids;
+	uint64_t *log;
 
 	if ((base & 0x7fff) >= vq->num || ((base >> 16) & 0x7fff) >= vq->num)
 		return -EINVAL;
 	if (vq->pk_num == vq->num)
 		return 0;
 	ids = calloc(3 * (size_t)vq->num, sizeof(*ids));
-	if (!ids)
+	log = calloc(vq->num, sizeof(*log));
+	if (!ids || !log) {
+		free(ids);
+		free(log);
 		return -ENOMEM;
+	}
 	free(vq->pk_ndesc);
+	free(vq->pk_log_mem);
 	vq->pk_ndesc = ids;
 	vq->pk_start = ids + vq->num;
 	vq->pk_order = ids + 2 * (size_t)vq->num;
+	vq->pk_log = vq->pk_log_mem = log;
 	vq->pk_num = vq->num;
 	return 0;
 }
@@ -141,7 +152,9 @@ void packed_start(struct virtq *vq, uint32_t base)
 	vq->avail_wrap = vq->used_wrap = used_wrap;
 	memset(vq->pk_ndesc, 0, sizeof(*vq->pk_ndesc) * vq->pk_num);
 	vq->pk_head = 0;
-	vq->pk_pending = false;
+	vq->pk_log = vq->pk_log_mem;
+	vq->pk_log_n = 0;
+	vq->pk_state = NULL;
 	vq->pk_batch = false;
 	vq->dev_event_flags = 0xffff; /* unknown: the first request is written */
 	vq->signalled_pos = 0;
@@ -395,27 +408,46 @@ void packed_unpop(struct virtq *vq, uint16_t n)
 }
 
 /*
- * Writes a used descriptor at slot. The first one since the last flush keeps its flags back:
- * the driver polls that slot first, so storing its flags last (in flush, with release) makes
- * the whole batch, and every buffer of a merged receive frame, visible at once.
+ * Logs a used descriptor for slot; the flush writes it into the ring. The log holds a ring's
+ * worth: entries since the last flush each stand for slots after the position the driver was
+ * shown, and a driver makes no slot available again before it has been shown it used. Only a
+ * driver that breaks that rule overruns it, and gets its ring stopped instead.
  */
-static void write_used(struct virtq *vq, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
+static void log_used(struct virtq *vq, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
 {
-	struct pvirtq_desc *d = &((struct pvirtq_desc *)vq->desc)[slot];
-	uint16_t flags = wrap ? DESC_F_AVAIL | DESC_F_USED : 0;
+	if (__builtin_expect(vq->pk_log_n >= vq->num, 0)) {
+		virtq_fault(vq, "more used descriptors than the ring has slots before a flush");
+		return;
+	}
+	vq->pk_log[vq->pk_log_n++] =
+		htole64(virtq_used_entry((uint16_t)(slot | (uint32_t)wrap << 15), id, len));
+}
+
+/*
+ * The last 8 bytes of the used descriptor a log entry stands for: length, id and flags, which
+ * the device writes with one store, so that a descriptor whose flags say used is whole, to the
+ * driver as to a back-end restarted after a crash.
+ */
+static inline uint64_t used_tail(uint64_t e)
+{
+	uint64_t len = e >> 32, flags = e & 0x8000 ? DESC_F_AVAIL | DESC_F_USED : 0;
 
 	if (len)
 		flags |= VRING_DESC_F_WRITE; /* the device wrote len bytes */
-	d->id = htole16(id);
-	d->len = htole32(len);
-	if (!vq->pk_pending) {
-		vq->pk_pending = true;
-		vq->pk_pending_slot = slot;
-		vq->pk_pending_flags = flags;
-	} else {
-		__atomic_store_n(&d->flags, htole16(flags), __ATOMIC_RELAXED);
-	}
-	log_ring(vq, vq->desc_gpa, 16 * (uint64_t)slot, 16);
+	return htole64(len | (e & 0xffff0000) << 16 | flags << 48);
+}
+
+/* Where in ring the used descriptor of log entry e goes. */
+static inline uint64_t *used_at(struct pvirtq_desc *ring, uint64_t e)
+{
+	return (uint64_t *)&ring[e & 0x7fff].len;
+}
+
+/* Writes the used descriptor of log entry e (for the dirty log too), with release. */
+static void write_used(struct virtq *vq, uint64_t e)
+{
+	__atomic_store_n(used_at(vq->desc, e), used_tail(e), __ATOMIC_RELEASE);
+	log_ring(vq, vq->desc_gpa, 16 * (e & 0x7fff), 16);
 }
 
 /* Writes the open IN_ORDER batch as one used descriptor carrying its last id. */
@@ -424,7 +456,7 @@ static void close_batch(struct virtq *vq)
 	if (!vq->pk_batch)
 		return;
 	vq->pk_batch = false;
-	write_used(vq, vq->pk_batch_slot, vq->pk_batch_wrap, vq->pk_batch_id, 0);
+	log_used(vq, vq->pk_batch_slot, vq->pk_batch_wrap, vq->pk_batch_id, 0);
 }
 
 void virtq_packed_push(struct virtq *vq, uint16_t id, uint32_t len)
@@ -445,7 +477,7 @@ void virtq_packed_push(struct virtq *vq, uint16_t id, uint32_t len)
 		vq->pk_batch_id = id;
 	} else {
 		close_batch(vq);
-		write_used(vq, vq->used_idx, vq->used_wrap, id, len);
+		log_used(vq, vq->used_idx, vq->used_wrap, id, len);
 	}
 	vq->pk_ndesc[id] = 0;
 	advance(vq, &vq->used_idx, &vq->used_wrap, ndesc_count(ndesc));
@@ -478,25 +510,54 @@ static bool need_notify(struct virtq *vq)
 	return (event + span - old) % span < (new + span - old) % span;
 }
 
-void packed_publish(struct virtq *vq)
+/*
+ * Writes the logged entries into the ring. The driver polls the first one's slot, so that one
+ * goes last: the whole batch, and every buffer of a merged receive frame, shows at once. With a
+ * state word, the flush is recorded before the ring changes and marked done after, so a
+ * back-end killed in between finishes it (virtq_packed_resume()) instead of guessing. Returns
+ * whether there was anything to write.
+ */
+static bool publish(struct virtq *vq)
 {
+	uint16_t shown, end = (uint16_t)(vq->used_idx | (uint32_t)vq->used_wrap << 15);
 	struct pvirtq_desc *ring = vq->desc;
+	const uint64_t *log;
+	uint32_t n;
 
 	close_batch(vq);
-	if (!vq->pk_pending)
-		return;
-	vq->pk_pending = false;
-	/* Release: every entry written since the last flush is visible before this one. */
-	__atomic_store_n(&ring[vq->pk_pending_slot].flags, htole16(vq->pk_pending_flags),
-			 __ATOMIC_RELEASE);
+	n = vq->pk_log_n;
+	if (!n)
+		return false;
+	vq->pk_log_n = 0;
+	log = vq->pk_log;
+	shown = (uint16_t)le64toh(log[0]);
+	if (vq->pk_state)
+		__atomic_store_n(vq->pk_state, htole64(virtq_used_state(shown, end, (uint16_t)n)),
+				 __ATOMIC_RELEASE);
+	/* The driver sees none of these before the first one's flags: no order among them. */
+	for (uint32_t i = 1; i < n; i++) {
+		uint64_t e = le64toh(log[i]);
+
+		__atomic_store_n(used_at(ring, e), used_tail(e), __ATOMIC_RELAXED);
+	}
+	if (__builtin_expect(vq->log != NULL, 0))
+		for (uint32_t i = 1; i < n; i++)
+			log_ring(vq, vq->desc_gpa, 16 * (le64toh(log[i]) & 0x7fff), 16);
+	write_used(vq, le64toh(log[0]));
+	if (vq->pk_state)
+		__atomic_store_n(vq->pk_state, htole64(virtq_used_state(end, end, 0)),
+				 __ATOMIC_RELEASE);
+	return true;
+}
+
+void packed_publish(struct virtq *vq)
+{
+	publish(vq);
 }
 
 void packed_flush_notify(struct virtq *vq)
 {
-	bool pending = vq->pk_pending || vq->pk_batch;
-
-	packed_publish(vq);
-	if (pending && vq->call_fd >= 0 && need_notify(vq))
+	if (publish(vq) && vq->call_fd >= 0 && need_notify(vq))
 		virtq_signal(vq);
 }
 
@@ -534,4 +595,138 @@ bool packed_enable_notify(struct virtq *vq)
 	/* Pairs with the guest's barrier between making descriptors available and reading this. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return packed_has_work(vq);
+}
+
+void virtq_set_used_log(struct virtq *vq, uint64_t *state, uint64_t *log)
+{
+	uint16_t here = (uint16_t)(vq->used_idx | (uint32_t)vq->used_wrap << 15);
+	uint64_t *to = state && log ? log : vq->pk_log_mem;
+
+	/*
+	 * Callers come between passes, with nothing logged. Should one not, the entries move
+	 * along and the record says the driver stands before them: they are taken again.
+	 */
+	if (vq->pk_log_n) {
+		if (to != vq->pk_log)
+			memmove(to, vq->pk_log, vq->pk_log_n * sizeof(*to));
+		here = (uint16_t)le64toh(to[0]);
+	}
+	vq->pk_log = to;
+	vq->pk_state = state && log ? state : NULL;
+	if (vq->pk_state)
+		__atomic_store_n(vq->pk_state, htole64(virtq_used_state(here, here, 0)),
+				 __ATOMIC_RELEASE);
+}
+
+/* Slots from position a forward to position b (both slot | wrap << 15 with slot < num). */
+static uint32_t pos_dist(const struct virtq *vq, uint16_t a, uint16_t b)
+{
+	uint32_t span = 2 * vq->num;
+
+	return (pos2(vq, b & 0x7fff, b >> 15) + span - pos2(vq, a & 0x7fff, a >> 15)) % span;
+}
+
+/*
+ * True when the descriptor ring looks as a driver leaves it when it sets a ring up: each
+ * descriptor either made available in the first lap (wrap counter 1) or zero but for its id (a
+ * new ring is zeroed: Linux allocates it with __GFP_ZERO; DPDK clears it and numbers the ids,
+ * also when its virtio-user resets its packed rings on a reconnect). A ring the device has used
+ * is not like that: from the second lap on every descriptor points at a buffer, and in the
+ * first lap the used ones are marked AVAIL|USED. The driver may make more available while we
+ * look, so the available ones need not come first.
+ */
+static bool ring_looks_new(const struct virtq *vq)
+{
+	const struct pvirtq_desc *ring = vq->desc;
+
+	for (uint32_t i = 0; i < vq->num; i++) {
+		struct pvirtq_desc d;
+
+		memcpy(&d, &ring[i], sizeof(d)); /* snapshot */
+		if (is_avail(le16toh(d.flags), true))
+			continue;
+		if (d.addr || d.len || d.flags)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Checks a record against the ring: positions inside it, a flush in progress starting where
+ * the driver stands, its entries (copied to log, read once each) in ring order inside the
+ * flush, ids in range. Returns the number of entries or -EINVAL.
+ */
+static int check_record(const struct virtq *vq, uint64_t state, const uint64_t *saved,
+			uint64_t *log)
+{
+	uint16_t shown = state & 0xffff, end = (state >> 16) & 0xffff;
+	uint32_t n = (state >> 32) & 0xffff, span, prev = 0;
+
+	if (state >> 48 || (shown & 0x7fff) >= vq->num || (end & 0x7fff) >= vq->num)
+		return -EINVAL;
+	if (n == 0)
+		return end == shown ? 0 : -EINVAL;
+	/* At most a lap ahead (a flush of a whole lap ends at the same slot, one lap on). */
+	span = pos_dist(vq, shown, end);
+	if (span == 0 || span > vq->num || n > span)
+		return -EINVAL;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t e = le64toh(__atomic_load_n(&saved[i], __ATOMIC_RELAXED));
+		uint16_t pos = e & 0xffff;
+		uint32_t d;
+
+		if ((pos & 0x7fff) >= vq->num || ((e >> 16) & 0xffff) >= vq->num)
+			return -EINVAL;
+		d = pos_dist(vq, shown, pos);
+		/* The first entry is where the driver stands; each takes at least one slot. */
+		if ((i == 0 && d != 0) || (i > 0 && d <= prev) || d >= span)
+			return -EINVAL;
+		prev = d;
+		log[i] = e;
+	}
+	return (int)n;
+}
+
+int virtq_packed_resume(struct virtq *vq, uint64_t state, const uint64_t *saved)
+{
+	const struct pvirtq_desc *ring = vq->desc;
+	uint16_t here = (uint16_t)(vq->used_idx | (uint32_t)vq->used_wrap << 15), end;
+	_cleanup_free_ uint64_t *log = NULL;
+	int n, written = 0;
+
+	if (!vq->packed || !ring || vq->pk_log_n || virtq_position(vq) != here)
+		return -EINVAL;
+	if ((state >> 32) & 0xffff) {
+		if (!saved)
+			return -EINVAL;
+		log = malloc(((state >> 32) & 0xffff) * sizeof(*log));
+		if (!log)
+			return -ENOMEM;
+	}
+	n = check_record(vq, state, saved, log);
+	if (n < 0)
+		return n;
+	end = (state >> 16) & 0xffff;
+	if (n == 0 && end == here)
+		return 0; /* nothing to finish, and the ring starts there anyway */
+	if (ring_looks_new(vq))
+		return -ESTALE;
+	/*
+	 * The driver waits at `shown` for the first entry's flags, so it has seen none of them,
+	 * unless the flush got that far; then it may have made those slots available again (the
+	 * next lap). Either way a slot still holding what the driver made available in the
+	 * entry's lap is one the flush did not reach: write it, the first entry last.
+	 */
+	for (int k = 1; k <= n; k++) {
+		uint64_t e = log[k % n];
+		uint16_t slot = e & 0x7fff;
+
+		if (!is_avail(guest_load16_acquire(&ring[slot].flags), (e >> 15) & 1))
+			continue;
+		write_used(vq, e);
+		written++;
+	}
+	virtq_log_commit(vq);
+	packed_start(vq, end | (uint32_t)end << 16);
+	return written;
 }

@@ -34,6 +34,7 @@ void virtq_reset(struct virtq *vq)
 	vq->pk_ndesc = keep.pk_ndesc;
 	vq->pk_start = keep.pk_start;
 	vq->pk_order = keep.pk_order;
+	vq->pk_log = vq->pk_log_mem = keep.pk_log_mem; /* a caller's log is the caller's again */
 	vq->pk_num = keep.pk_num;
 }
 
@@ -43,6 +44,8 @@ void virtq_free(struct virtq *vq)
 	vq->indirect_buf = NULL;
 	free(vq->pk_ndesc); /* the one allocation behind all three arrays */
 	vq->pk_ndesc = vq->pk_start = vq->pk_order = NULL;
+	free(vq->pk_log_mem);
+	vq->pk_log = vq->pk_log_mem = vq->pk_state = NULL;
 	vq->pk_num = 0;
 }
 

@@ -74,9 +74,13 @@ struct virtq {
 	uint16_t *pk_ndesc, *pk_start, *pk_order;
 	uint32_t pk_num;
 	uint32_t pk_head;
-	/* The first used entry written since the last flush: its flags are stored last. */
-	bool pk_pending;
-	uint16_t pk_pending_slot, pk_pending_flags;
+	/*
+	 * Used entries pushed since the last flush, written into the ring by the flush (see
+	 * virtq_set_used_log()): pk_log_n of them in pk_log, which is pk_log_mem (pk_num
+	 * entries, ours) or a caller's log that outlives us, with its state word pk_state.
+	 */
+	uint64_t *pk_log, *pk_log_mem, *pk_state;
+	uint32_t pk_log_n;
 	/* An open IN_ORDER batch: device-read chains completed in order, written as one entry. */
 	bool pk_batch;
 	uint16_t pk_batch_slot, pk_batch_id;
@@ -186,6 +190,58 @@ static inline void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 
 /* Publishes pushed entries and signals the call fd if the guest asked to be told. */
 void virtq_flush_notify(struct virtq *vq);
+
+/*
+ * Restarting a packed ring after a crash. A packed ring has no used index in guest memory to
+ * resume from, so a flush leaves a record a restarted back-end can finish it from. Pushes put
+ * used entries in a log and touch nothing in the ring; a flush stores in the state word the
+ * flush it is about to make (where the driver stands, where the flush ends, how many entries),
+ * writes the logged entries into the ring (the first one's flags last, as the driver wants),
+ * then stores that it is done. A back-end killed at any point leaves a ring that is either
+ * untouched since the last flush or covered by that record (virtq_packed_resume()).
+ *
+ * State word (little-endian 64 bits): bits 0-15 the used position the driver has been shown
+ * (slot | wrap << 15), bits 16-31 where the flush in progress ends, bits 32-47 its number of
+ * entries (0: no flush in progress; then both positions are equal), bits 48-63 zero. Log entry
+ * (little-endian 64 bits): bits 0-15 the position of the used descriptor, bits 16-31 the buffer
+ * id, bits 32-63 the length the device wrote. A log holds VIRTQ_USED_LOG_MAX entries.
+ */
+#define VIRTQ_USED_LOG_MAX VIRTQ_MAX_SIZE
+
+/* A state word: the driver shown up to `shown`, a flush of n entries ending at `end`. */
+static inline uint64_t virtq_used_state(uint16_t shown, uint16_t end, uint16_t n)
+{
+	return shown | (uint64_t)end << 16 | (uint64_t)n << 32;
+}
+
+/* A log entry: buffer `id` used with `len` bytes, its descriptor at position `pos`. */
+static inline uint64_t virtq_used_entry(uint16_t pos, uint16_t id, uint32_t len)
+{
+	return pos | (uint64_t)id << 16 | (uint64_t)len << 32;
+}
+
+/*
+ * Points a started packed ring's flushes at *state and log[0..VIRTQ_USED_LOG_MAX) (memory that
+ * outlives the process, such as a shared file mapping; the caller keeps it mapped until it
+ * calls this again) and stores the ring's position there as a state word with nothing in
+ * progress. NULLs go back to the engine's own log and record nothing. Call only between passes
+ * over the ring (every push flushed). Starting a ring (virtq_map()) also goes back to its own.
+ */
+void virtq_set_used_log(struct virtq *vq, uint64_t *state, uint64_t *log);
+
+/*
+ * Moves a packed ring that was just started (virtq_map(), nothing taken) to where the back-end
+ * that last ran it stopped, as the state word and log it left (what virtq_set_used_log() had
+ * pointed it at; untrusted) say. A flush in progress is finished: each logged entry is written
+ * where the driver still has the descriptor it made available in that lap, never over one it
+ * has made available again since; the ring then starts where the flush ends. Otherwise the ring
+ * starts at the position the driver was shown, so chains pushed but never flushed are taken
+ * again. Returns the number of used entries it wrote (the caller then signals the guest),
+ * -EINVAL when the record does not fit this ring (sizes, slots, order), -ESTALE when the ring
+ * looks newly set up by a driver (descriptors made available from slot 0 in the first lap, the
+ * rest zero: a driver that reset the device since), or -ENOMEM; nothing changed on errors.
+ */
+int virtq_packed_resume(struct virtq *vq, uint64_t state, const uint64_t *log);
 
 /* Asks the guest not to kick us while we are polling the ring. */
 void virtq_disable_notify(struct virtq *vq);

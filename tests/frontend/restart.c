@@ -16,6 +16,8 @@
  *   lost in the restart are counted and printed (the tap drops what arrives with no daemon).
  * - The tap is the same link after the restart: the AF_PACKET socket opened before the first
  *   start keeps working, and the ifindex is unchanged. A second daemon cannot take it meanwhile.
+ * - A port whose ring state file (<socket>.state, for packed rings) cannot be made works
+ *   without it, and says so once.
  */
 #include "tutil.h"
 
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,33 +56,50 @@ struct rs {
 
 static struct rs rs;
 
-/* Starts the daemon with one tap port (p0) and waits for READY=1. */
-static void daemon_start(void)
+/*
+ * Starts vhostd with the port spec (and --control ctl unless NULL), its log appended to rs.log;
+ * returns its pid and in *ret_ready the read end of the pipe it writes READY=1 to.
+ */
+static pid_t daemon_spawn(const char *port, const char *ctl, int *ret_ready)
 {
+	const char *level = getenv("VUF_LOG_LEVEL") ? getenv("VUF_LOG_LEVEL") : "info";
+	const char *argv[] = { rs.vhostd,     "--port", port,	     "--ready-fd", "3",
+			       "--log-level", level,	"--control", ctl,	   NULL };
 	int p[2];
-	char line[16] = { 0 };
-	char port[512];
+	pid_t pid;
 
-	snprintf(port, sizeof(port), "name=p0,socket=%s,backend=tap,ifname=" TAP, rs.sock);
+	if (!ctl)
+		argv[7] = NULL;
 	assert_int_equal(pipe(p), 0);
-	rs.pid = fork();
-	assert_true(rs.pid >= 0);
-	if (rs.pid == 0) {
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
 		FILE *logf;
 
 		close(p[0]); /* before fd 3 is taken: it may be p[0] */
 		logf = fopen(rs.log, "a");
 		if (!logf || dup2(fileno(logf), 2) < 0 || (p[1] != 3 && dup2(p[1], 3) < 0))
 			_exit(127);
-		execl(rs.vhostd, rs.vhostd, "--port", port, "--control", rs.ctl, "--ready-fd", "3",
-		      "--log-level", getenv("VUF_LOG_LEVEL") ? getenv("VUF_LOG_LEVEL") : "info",
-		      (char *)NULL);
+		execv(rs.vhostd, (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
-	if (read(p[0], line, sizeof(line) - 1) <= 0 || strncmp(line, "READY=1", 7) != 0)
+	*ret_ready = p[0];
+	return pid;
+}
+
+/* Starts the daemon with one tap port (p0) and waits for READY=1. */
+static void daemon_start(void)
+{
+	char line[16] = { 0 };
+	char port[512];
+	int ready;
+
+	snprintf(port, sizeof(port), "name=p0,socket=%s,backend=tap,ifname=" TAP, rs.sock);
+	rs.pid = daemon_spawn(port, rs.ctl, &ready);
+	if (read(ready, line, sizeof(line) - 1) <= 0 || strncmp(line, "READY=1", 7) != 0)
 		fail_msg("vhostd did not start (see %s)", rs.log);
-	close(p[0]);
+	close(ready);
 }
 
 /* Stops the daemon with sig and reaps it; with SIGTERM it must exit 0. */
@@ -271,39 +291,79 @@ static void same_tap(void)
 static void test_tap_in_use(void **state)
 {
 	char port[512], sock[300], line[16] = { 0 };
-	int st = 0, p[2];
+	int st = 0, ready;
 	pid_t pid;
 
 	snprintf(sock, sizeof(sock), "%s/second.sock", rs.dir);
 	snprintf(port, sizeof(port), "name=p9,socket=%s,backend=tap,ifname=" TAP, sock);
-	assert_int_equal(pipe(p), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		FILE *logf;
-
-		close(p[0]);
-		logf = fopen(rs.log, "a");
-		if (!logf || dup2(fileno(logf), 2) < 0 || (p[1] != 3 && dup2(p[1], 3) < 0))
-			_exit(127);
-		execl(rs.vhostd, rs.vhostd, "--port", port, "--ready-fd", "3", "--log-level",
-		      "info", (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
+	pid = daemon_spawn(port, NULL, &ready);
 	/* READY=1 means it took the tap: stop it and fail; end of file means it gave up. */
-	if (read(p[0], line, sizeof(line) - 1) > 0) {
+	if (read(ready, line, sizeof(line) - 1) > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
-		close(p[0]);
+		close(ready);
 		fail_msg("a second vhostd attached to tap " TAP " (said %s)", line);
 	}
-	close(p[0]);
+	close(ready);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 127)
 		fail_msg("a second vhostd on tap " TAP " did not refuse it (status %#x)", st);
 	/* The first one still carries traffic on it. */
 	same_tap();
+}
+
+/* Lines of the daemons' log that contain text. */
+static unsigned log_count(const char *text)
+{
+	char buf[1024];
+	unsigned n = 0;
+	FILE *f = fopen(rs.log, "r");
+
+	assert_non_null(f);
+	while (fgets(buf, sizeof(buf), f))
+		n += strstr(buf, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A port whose ring state file cannot be made (a directory stands where it would go, as a
+ * socket directory the daemon may not write would refuse the file) works without it: one log
+ * line says so, and the front-end's frames go through.
+ */
+static void test_no_state_file(void **state)
+{
+	char sock[300], st[320], ctl[300], port[512], line[16] = { 0 };
+	struct t_sess s = { 0 };
+	struct t_stats stats;
+	uint8_t f[FRAME_LEN];
+	int status = 0, ready;
+	pid_t pid;
+
+	snprintf(sock, sizeof(sock), "%s/nostate.sock", rs.dir);
+	snprintf(st, sizeof(st), "%s.state", sock);
+	snprintf(ctl, sizeof(ctl), "%s/nostate.ctl", rs.dir);
+	snprintf(port, sizeof(port), "name=p8,socket=%s,backend=null", sock);
+	assert_int_equal(mkdir(st, 0700), 0);
+	pid = daemon_spawn(port, ctl, &ready);
+	if (read(ready, line, sizeof(line) - 1) <= 0 || strncmp(line, "READY=1", 7) != 0)
+		fail_msg("vhostd without a state file did not start (see %s)", rs.log);
+	close(ready);
+	assert_int_equal(t_sess_open(&s, sock, &rs.o), 0);
+	for (uint32_t i = 0; i < 8; i++) {
+		t_frame(f, sizeof(f), i, 0xa4);
+		assert_true(t_sess_tx(&s, f, sizeof(f)) >= 0);
+	}
+	assert_int_equal(
+		t_stats_wait(ctl, "p8", offsetof(struct t_stats, tx_packets), 8, T_TIMEOUT, &stats),
+		0);
+	assert_int_equal(t_sess_tx_drain(&s, T_TIMEOUT), 0);
+	t_sess_close(&s);
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(log_count("p8: no ring state file"), 1);
+	assert_int_equal(rmdir(st), 0);
 }
 
 /* Guest transmit across a crash: nothing lost, at most a burst sent twice. */
@@ -376,9 +436,9 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tap_in_use), cmocka_unit_test(test_tx_sigkill),
-		cmocka_unit_test(test_tx_sigterm), cmocka_unit_test(test_rx_sigkill),
-		cmocka_unit_test(test_rx_sigterm),
+		cmocka_unit_test(test_tap_in_use), cmocka_unit_test(test_no_state_file),
+		cmocka_unit_test(test_tx_sigkill), cmocka_unit_test(test_tx_sigterm),
+		cmocka_unit_test(test_rx_sigkill), cmocka_unit_test(test_rx_sigterm),
 	};
 
 	return cmocka_run_group_tests_name("frontend-restart", tests, setup, teardown);

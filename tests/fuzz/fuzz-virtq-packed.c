@@ -33,7 +33,6 @@
 #include "virtq/virtq.h"
 #include "virtq/vmem.h"
 
-#define UVA_DELTA  0x7f0000000000ull
 #define MAX_MEM	   (256 * 1024)
 #define TOUCH_CAP  (8u << 20) /* bytes of buffers touched per input */
 #define MAX_BLOCKS (VMEM_MAX_REGIONS - 1)
@@ -53,7 +52,7 @@ static void add_block(uint64_t gpa, const uint8_t *src, size_t len)
 
 	FUZZ_CHECK(b);
 	memcpy(b, src, len);
-	FUZZ_CHECK(vmem_add_raw(&mem, gpa, len, gpa + UVA_DELTA, b) == 0);
+	FUZZ_CHECK(vmem_add_raw(&mem, gpa, len, gpa + FUZZ_UVA, b) == 0);
 	blocks[nblocks++] = b;
 }
 
@@ -199,17 +198,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(in_flight, 0, sizeof(in_flight));
 
-	virtq_init(&vq, "fuzz");
-	vq.num = num;
-	vq.desc_uva = UVA_DELTA;
-	vq.avail_uva = UVA_DELTA + 16 * num;
-	vq.used_uva = UVA_DELTA + 16 * num + 4;
-	vq.mem = &mem;
-	vq.features = 1ull << VIRTIO_F_RING_PACKED | 1ull << VIRTIO_F_VERSION_1 |
-		      (data[1] & 1 ? 1ull << VIRTIO_RING_F_INDIRECT_DESC : 0) |
-		      (data[1] & 2 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
-		      (data[1] & 32 ? 1ull << VIRTQ_F_IN_ORDER : 0);
-	vq.call_fd = data[1] & 8 ? call_fd : -1;
+	fuzz_packed_vq(&vq, &mem, num,
+		       (data[1] & 1 ? 1ull << VIRTIO_RING_F_INDIRECT_DESC : 0) |
+			       (data[1] & 2 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
+			       (data[1] & 32 ? 1ull << VIRTQ_F_IN_ORDER : 0),
+		       data[1] & 8 ? call_fd : -1);
 	r = virtq_map(&vq, base);
 	if (r < 0) {
 		FUZZ_CHECK(r == -EINVAL &&

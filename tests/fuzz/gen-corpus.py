@@ -462,6 +462,84 @@ def cli_port_seeds():
     }
 
 
+# ---- ring state file and packed-ring resume ----
+
+RS_RING = (64 + 8 * 32768 + 4095) // 4096 * 4096
+RS_VALID = 0x52494E47
+
+
+def rs_header(nrings=2, magic=b"vhostdRS", version=1):
+    """The state file header as ringstate.c writes it for a port of nrings rings."""
+    return magic + struct.pack("<IIIII", version, 4096, RS_RING, nrings, 32768) + bytes(36)
+
+
+def rs_record(state, num=0, valid=RS_VALID, addrs=(0, 0, 0)):
+    """A ring's record; fuzz-ringstate.c writes the ring's addresses and size when asked (4)."""
+    return struct.pack("<QQQIIQ", *addrs, num, valid, state) + bytes(24)
+
+
+def used_state(shown, end, n):
+    return shown | end << 16 | n << 32
+
+
+def used_entry(pos, bid, ln):
+    return pos | bid << 16 | ln << 32
+
+
+def ringstate_input(ring, flags=4, base=0x8000, header=None, recs=None, log=()):
+    hdr = struct.pack("<BBHHH", ring.num - 1, flags, base, 8 * len(log), 0)
+    logb = b"".join(struct.pack("<Q", e) for e in log)
+    recs = recs or [rs_record(0), rs_record(0)]
+    return hdr + (header or rs_header()) + b"".join(recs) + logb + bytes(ring.mem)
+
+
+def used_ring(num, used, posted):
+    """A ring in its first lap: `posted` one-buffer chains made available from slot 0 (ids
+    0..), the first `used` of them marked used by the device (lengths 7 * id)."""
+    r = PackedRing(num)
+    for i in range(posted):
+        r.chain(i, [(r.data + 64 * i, 64, F_WRITE if i % 2 else 0)])
+    for i in range(used):
+        r.raw(i, r.data + 64 * i, 7 * i, i, P_AVAIL | P_USED | (F_WRITE if i % 2 else 0))
+    return r
+
+
+def ringstate_seeds():
+    seeds = {}
+    r = used_ring(8, 3, 6)
+    seeds["resume-committed"] = ringstate_input(
+        r, recs=[rs_record(used_state(0x8003, 0x8003, 0)), rs_record(0)])
+    # The last back-end was killed in a flush of slots 1..3: slot 2 written, 1 and 3 not.
+    r = used_ring(8, 1, 6)
+    r.raw(2, r.data + 128, 60, 2, P_AVAIL | P_USED | F_WRITE)
+    seeds["resume-mid-flush"] = ringstate_input(
+        r, recs=[rs_record(used_state(0x8001, 0x8004, 3)), rs_record(0)],
+        log=[used_entry(0x8001, 1, 0), used_entry(0x8002, 2, 60), used_entry(0x8003, 3, 0)])
+    r = used_ring(8, 2, 7)
+    seeds["resume-in-order-ring1"] = ringstate_input(
+        r, flags=1 | 2 | 4 | 8, recs=[rs_record(0), rs_record(used_state(0x8002, 0x8005, 1))],
+        log=[used_entry(0x8002, 4, 0)])
+    r = used_ring(8, 0, 4)
+    seeds["resume-new-ring"] = ringstate_input(
+        r, recs=[rs_record(used_state(0x8005, 0x8006, 1)), rs_record(0)],
+        log=[used_entry(0x8005, 5, 0)])
+    r = used_ring(8, 3, 6)
+    seeds["resume-bad-state"] = ringstate_input(
+        r, recs=[rs_record(used_state(0x8003, 0x8003, 0) | 1 << 48), rs_record(0)])
+    seeds["resume-bad-log"] = ringstate_input(
+        r, recs=[rs_record(used_state(0x8003, 0x8006, 2)), rs_record(0)],
+        log=[used_entry(0x8004, 1, 0), used_entry(0x8003, 2, 0)])
+    seeds["record-of-another-ring"] = ringstate_input(
+        r, flags=0, recs=[rs_record(used_state(0x8003, 0x8003, 0), 8,
+                                    addrs=(0x1000, 0x1080, 0x1084)), rs_record(0)])
+    seeds["header-other-version"] = ringstate_input(
+        r, header=rs_header(version=2),
+        recs=[rs_record(used_state(0x8003, 0x8003, 0)), rs_record(0)])
+    seeds["file-empty"] = ringstate_input(r, header=bytes(64), recs=[bytes(64), bytes(64)])
+    seeds["base-out-of-range"] = ringstate_input(r, base=0x8009)
+    return seeds
+
+
 def write(name, seeds):
     out = os.path.join(HERE, "corpus", name)
     os.makedirs(out, exist_ok=True)
@@ -476,6 +554,7 @@ def main():
     write("virtq", virtq_seeds())
     write("virtq-packed", packed_seeds())
     write("cli-port", cli_port_seeds())
+    write("ringstate", ringstate_seeds())
     return 0
 
 

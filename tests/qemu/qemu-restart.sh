@@ -25,7 +25,13 @@
 # first reply after the restart; the guest reports its own outages as runs of
 # ping sequence numbers without a reply, and how often its carrier changed.
 #
-# Usage: qemu-restart.sh (as root). Environment: $VHOSTD, $VHOSTCTL or
+# With --packed the NIC has packed=on: the guest's rings are packed, which keep no
+# used index in guest memory, and QEMU sends the base of the rings' first start
+# again after a crash; vhostd resumes them from its state file (<socket>.state).
+# Also asserted then: every front-end negotiated packed rings, each restart resumed
+# rings from the state file, and the new QEMU of b never used an old QEMU's record.
+#
+# Usage: qemu-restart.sh [--packed] (as root). Environment: $VHOSTD, $VHOSTCTL or
 # $VHOSTD_BUILDDIR, and the knobs of lib.sh (VHOSTD_GUEST_CACHE, QI_KEEP=1, ...).
 # Takes about 25-30 s (three guest boots of 5-7 s under TCG).
 # shellcheck disable=SC2317 # many functions run through check() or the EXIT trap
@@ -36,6 +42,19 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 QI_NAME="qemu-restart"
+PACKED=0
+case "${1:-}" in
+"") ;;
+--packed)
+	PACKED=1
+	QI_NAME="qemu-restart-packed"
+	QI_DEVICE_OPTS="${QI_DEVICE_OPTS:+$QI_DEVICE_OPTS,}packed=on"
+	;;
+*)
+	echo "usage: $0 [--packed]" >&2
+	exit 2
+	;;
+esac
 QI_JOB=restart
 QI_JOB_ARG=0.1      # the guest's ping interval (seconds)
 HOST_PING_I=0.05    # the host's ping interval (seconds): the outage's resolution
@@ -209,6 +228,11 @@ traffic_flows() {
 	check "$when: the guest's ping gets replies" wait_guest_replies "$((n + 2))" "$RESUME_S"
 }
 
+# resumed_rings: how many times vhostd started a packed ring from its state file.
+resumed_rings() {
+	grep -c 'the state file has the ring at used slot' "$QI_VHOSTD_LOG"
+}
+
 # ---------------------------------------------------------------------------
 # vhostd restarts and guests
 
@@ -221,8 +245,9 @@ start_vhostd() {
 # with the same arguments and checks that both pings resume, the tap is the same and
 # QEMU and vhostd are fine; prints the outage.
 restart_vhostd() {
-	local sig=$1 label=$2 t_kill t_ready st n0 before first gap to_first to_ready idx
+	local sig=$1 label=$2 t_kill t_ready st n0 before first gap to_first to_ready idx r0
 	traffic_flows "$label: before the signal"
+	r0=$(resumed_rings)
 	t_kill=$(qi_now)
 	kill "-$sig" "$QI_VHOSTD_PID"
 	wait "$QI_VHOSTD_PID" 2>/dev/null
@@ -249,6 +274,8 @@ restart_vhostd() {
 		wait_guest_replies "$((n0 + 2))" "$RESUME_S"
 	check "$label: QEMU still running" kill -0 "$QI_QEMU_PID"
 	check "$label: vhostd reports vm0 connected" wait_vhostd_state connected "$RESUME_S"
+	[ "$PACKED" = 1 ] && check "$label: packed rings resumed from the state file" \
+		num_gt "$(resumed_rings)" "$r0"
 	local line
 	line=$(vhostd_port_line)
 	check "$label: no ring faults ($(qi_kv "$line" ring_faults))" \
@@ -365,6 +392,7 @@ check "b: vhostd sees the front-end gone (state waiting)" wait_vhostd_state wait
 # vhostd's connection attempts fail and its backoff grows.
 sleep "$QEMU_ABSENT_S"
 check "b: vhostd survives ${QEMU_ABSENT_S}s without a front-end" kill -0 "$QI_VHOSTD_PID"
+r_new=$(resumed_rings)
 boot_guest "server=on,wait=off"
 check "b: vhostd reconnects to the new QEMU by itself" wait_vhostd_state connected "$RESUME_S"
 t_conn=$(qi_elapsed "$T_BOOT")
@@ -377,6 +405,8 @@ echo "     b: new QEMU after ${QEMU_ABSENT_S}s without one: vhostd connected ${t
 	"it started, first host ping reply ${t_reply}s after (guest boot included)"
 SUMMARY+=("b: new QEMU on the same socket after ${QEMU_ABSENT_S}s: vhostd connected ${t_conn}s after QEMU started, first reply after ${t_reply}s (boot included)")
 check "b: vhostd is the same process throughout (pid $vpid)" test "$QI_VHOSTD_PID" = "$vpid"
+[ "$PACKED" = 1 ] && check "b: new QEMU: no ring started from the old QEMU's record" \
+	num_eq "$(resumed_rings)" "$r_new"
 tap_check "b: new guest"
 stop_guest "b: guest 3 (new QEMU)"
 line=$(vhostd_port_line)
@@ -386,6 +416,9 @@ qi_stop_pid "$QI_VHOSTD_PID" 10
 st=$?
 QI_VHOSTD_PID=""
 check "b: vhostd exited with status 0 on SIGTERM ($st)" test "$st" = 0
+[ "$PACKED" = 1 ] && check "every front-end negotiated packed rings (bit 34)" \
+	bash -c "! grep -E ': features 0x' '$QI_VHOSTD_LOG' | awk '{ print \$NF }' |
+		while read -r f; do (( (f >> 34) & 1 )) || echo \$f; done | grep -q ."
 check "vhostd log has no sanitizer report" \
 	bash -c "! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' '$QI_VHOSTD_LOG'"
 

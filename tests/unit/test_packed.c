@@ -122,6 +122,10 @@ struct guest {
 	struct posted posted[VIRTQ_MAX_SIZE];
 	uint16_t order[VIRTQ_MAX_SIZE]; /* ids in the order made available (IN_ORDER batches) */
 	uint32_t order_head, order_n;
+
+	/* What a back-end leaves for the next one (virtq_set_used_log()). */
+	uint64_t rec_state;
+	uint64_t rec_log[VIRTQ_USED_LOG_MAX];
 };
 
 static struct guest *g;
@@ -2523,6 +2527,475 @@ static void test_map_used_behind(void **state)
 	pop_empty();
 }
 
+/* ---- restarting after a crash: virtq_set_used_log(), virtq_packed_resume() ---- */
+
+/* The driver's side of the ring at one moment, to play a moment again (rings of <= 64). */
+struct drv_snap {
+	uint16_t avail_slot, used_slot;
+	bool avail_wrap, used_wrap;
+	uint32_t free_desc, order_head, order_n;
+	struct posted posted[64];
+	uint16_t order[64];
+	struct pdesc desc[64];
+};
+
+/* Takes a snapshot of the driver and of the descriptor ring. */
+static void drv_save(struct drv_snap *d)
+{
+	assert_true(g->num <= 64);
+	d->avail_slot = g->avail_slot;
+	d->avail_wrap = g->avail_wrap;
+	d->used_slot = g->used_slot;
+	d->used_wrap = g->used_wrap;
+	d->free_desc = g->free_desc;
+	d->order_head = g->order_head;
+	d->order_n = g->order_n;
+	memcpy(d->posted, g->posted, sizeof(d->posted));
+	memcpy(d->order, g->order, sizeof(d->order));
+	memcpy(d->desc, g->desc, 16 * (size_t)g->num);
+}
+
+/* Puts the driver and the descriptor ring back as drv_save() found them. */
+static void drv_restore(const struct drv_snap *d)
+{
+	g->avail_slot = d->avail_slot;
+	g->avail_wrap = d->avail_wrap;
+	g->used_slot = d->used_slot;
+	g->used_wrap = d->used_wrap;
+	g->free_desc = d->free_desc;
+	g->order_head = d->order_head;
+	g->order_n = d->order_n;
+	memcpy(g->posted, d->posted, sizeof(d->posted));
+	memcpy(g->order, d->order, sizeof(d->order));
+	memcpy(g->desc, d->desc, 16 * (size_t)g->num);
+}
+
+/* A new back-end starts the ring at the front-end's base, as after a reconnect. */
+static void ring_restart(uint32_t base)
+{
+	assert_int_equal(virtq_map(&g->vq, base), 0);
+	assert_int_equal(virtq_base(&g->vq), base & 0xffff ? (base & 0xffff) * 0x10001u : base);
+}
+
+/* The engine's used position, as a state word and virtq_base() encode it. */
+static uint16_t used_pos(void)
+{
+	return (uint16_t)(virtq_base(&g->vq) >> 16);
+}
+
+/* One chain of a restart scenario: what the driver posts and what the device reports. */
+struct rchain {
+	struct seg seg[3];
+	unsigned nseg;
+	uint16_t id;
+	uint32_t len;
+};
+
+/*
+ * A flush taken apart: the driver and ring before it and after it, the record it makes while it
+ * writes the ring, and the entries in the order the flush writes them.
+ */
+struct flush_cut {
+	struct drv_snap before, after;
+	uint64_t intent;
+	uint16_t end;
+	unsigned n;
+	uint64_t log[64];   /* as the flush left it (little-endian) */
+	uint64_t order[64]; /* entries in the order the flush writes them */
+};
+
+/*
+ * Posts, takes and pushes the chains with the engine recording into g->rec_*, then flushes, and
+ * fills *c. n is the number of used descriptors the flush writes (IN_ORDER batches several
+ * chains into one).
+ */
+static void flush_scenario(const struct rchain *ch, unsigned nch, unsigned n, struct flush_cut *c)
+{
+	uint16_t shown;
+
+	virtq_set_used_log(&g->vq, &g->rec_state, g->rec_log);
+	shown = used_pos();
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(shown, shown, 0));
+	for (unsigned i = 0; i < nch; i++)
+		drv_post(ch[i].seg, ch[i].nseg, ch[i].id);
+	for (unsigned i = 0; i < nch; i++) {
+		pop_ok();
+		assert_int_equal(g->ch.head, ch[i].id);
+		virtq_push(&g->vq, ch[i].id, ch[i].len);
+	}
+	/* Pushes log; the ring is untouched until the flush. */
+	expect_no_used();
+	c->end = used_pos();
+	drv_save(&c->before);
+	virtq_flush_notify(&g->vq);
+	drv_save(&c->after);
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(c->end, c->end, 0));
+	c->n = n;
+	c->intent = virtq_used_state(shown, c->end, (uint16_t)n);
+	assert_int_equal(le64toh(g->rec_log[0]) & 0xffff, shown);
+	memcpy(c->log, g->rec_log, sizeof(c->log));
+	for (unsigned j = 0; j < n; j++)
+		c->order[j] = le64toh(g->rec_log[(j + 1) % n]);
+}
+
+/* The driver takes every chain of the scenario back, in order, each exactly once. */
+static void reap_scenario(const struct rchain *ch, unsigned nch, bool in_order)
+{
+	uint16_t ids[64];
+	uint32_t len;
+	unsigned got = 0;
+
+	while (got < nch) {
+		unsigned k = drv_reap(ids, &len);
+
+		assert_true(k > 0);
+		for (unsigned i = 0; i < k; i++)
+			assert_int_equal(ids[i], ch[got + i].id);
+		/* One entry per chain, or an IN_ORDER batch carrying its last chain's length. */
+		assert_true(in_order || k == 1);
+		assert_int_equal(len, ch[got + k - 1].len);
+		got += k;
+	}
+	assert_int_equal(got, nch);
+	expect_no_used();
+}
+
+/* After a restart the ring goes on: a new chain is taken at `at` and comes back. */
+static void ring_goes_on(uint16_t at, uint16_t id)
+{
+	const struct seg s = { DATA_GPA + 0x3000, 40, true };
+
+	drv_post(&s, 1, id);
+	assert_int_equal(virtq_position(&g->vq), at);
+	pop_ok();
+	check_chain(id, &s, 1);
+	virtq_push(&g->vq, id, 33);
+	virtq_flush_notify(&g->vq);
+	expect_used(id, 33);
+	expect_no_used();
+}
+
+/*
+ * Killed at every point of a flush: after k of its n used descriptors reached the ring, and
+ * with the next one's id and length written but not its flags. The driver sees none of them
+ * until the first one's flags, so it still waits where it was; the front-end hands the new
+ * back-end the stale base of the ring's first start. Resuming finishes the flush (writing
+ * exactly the descriptors it had not), and the driver gets every chain once, in order.
+ */
+static void resume_every_cut(const struct rchain *ch, unsigned nch, unsigned n, uint64_t features,
+			     uint32_t num, uint32_t base)
+{
+	struct flush_cut c;
+
+	g_data(0, 0);
+	ring_start(num, features, base);
+	flush_scenario(ch, nch, n, &c);
+	for (unsigned k = 0; k <= n; k++) {
+		for (int half = 0; half <= (k < n); half++) {
+			drv_restore(&c.before);
+			for (unsigned j = 0; j < k; j++) {
+				uint16_t slot = c.order[j] & 0x7fff;
+
+				g->desc[slot] = c.after.desc[slot];
+			}
+			if (half) {
+				uint16_t slot = c.order[k] & 0x7fff;
+
+				g->desc[slot].id = c.after.desc[slot].id;
+				g->desc[slot].len = c.after.desc[slot].len;
+			}
+			ring_restart(FRESH);
+			if (virtq_packed_resume(&g->vq, c.intent, c.log) != (int)(n - k))
+				fail_msg("cut after %u entries%s: not %u written", k,
+					 half ? " and a half" : "", n - k);
+			assert_int_equal(virtq_position(&g->vq), c.end);
+			assert_int_equal(virtq_base(&g->vq), c.end * 0x10001u);
+			assert_false(g->vq.broken);
+			reap_scenario(ch, nch, features & FEAT_IN_ORDER);
+			virtq_set_used_log(&g->vq, &g->rec_state, g->rec_log);
+			ring_goes_on(c.end, 6);
+		}
+	}
+	/* Killed after the flush was marked done: nothing to finish. */
+	drv_restore(&c.after);
+	ring_restart(FRESH);
+	assert_int_equal(virtq_packed_resume(&g->vq, virtq_used_state(c.end, c.end, 0), NULL), 0);
+	assert_int_equal(virtq_position(&g->vq), c.end);
+	reap_scenario(ch, nch, features & FEAT_IN_ORDER);
+	ring_goes_on(c.end, 6);
+}
+
+/* Chains of one to three descriptors, read and written, wrapping round the end of the ring. */
+static void test_resume_mid_flush(void **state)
+{
+	const struct rchain ch[] = {
+		{ { { DATA_GPA, 10, false }, { DATA_GPA + 0x100, 20, true } }, 2, 4, 15 },
+		{ { { DATA_GPA + 0x200, 30, false } }, 1, 0, 0 },
+		{ { { DATA_GPA + 0x300, 8, true } }, 1, 7, 7 },
+		{ { { DATA_GPA + 0x400, 1, false },
+		    { DATA_GPA + 0x500, 2, false },
+		    { DATA_GPA + 0x600, 3, true } },
+		  3,
+		  2,
+		  3 },
+	};
+
+	resume_every_cut(ch, 4, 4, 0, 8, 0x8005);
+}
+
+/* The same with IN_ORDER: device-read chains in a row are one used descriptor. */
+static void test_resume_mid_flush_in_order(void **state)
+{
+	const struct rchain ch[] = {
+		{ { { DATA_GPA, 10, false } }, 1, 1, 0 },
+		{ { { DATA_GPA + 0x100, 10, false }, { DATA_GPA + 0x200, 5, false } }, 2, 2, 0 },
+		{ { { DATA_GPA + 0x300, 16, true } }, 1, 3, 9 },
+		{ { { DATA_GPA + 0x400, 10, false } }, 1, 4, 0 },
+		{ { { DATA_GPA + 0x500, 10, false } }, 1, 5, 0 },
+	};
+
+	resume_every_cut(ch, 5, 3, FEAT_IN_ORDER, 8, 0x0006);
+}
+
+/*
+ * Killed after the flush's last store to the ring but before marking it done, and the driver
+ * took everything and made those slots available again: finishing the flush writes nothing over
+ * the new descriptors, and they are the next chains taken.
+ */
+static void test_resume_after_driver_moved_on(void **state)
+{
+	const struct rchain ch[] = {
+		{ { { DATA_GPA, 10, false } }, 1, 1, 0 },
+		{ { { DATA_GPA + 0x100, 10, true } }, 1, 2, 4 },
+		{ { { DATA_GPA + 0x200, 10, false } }, 1, 3, 0 },
+	};
+	const struct seg s = { DATA_GPA + 0x1000, 64, false };
+	struct flush_cut c;
+	struct drv_snap now;
+
+	g_data(0, 0);
+	ring_start(4, 0, 0x8002);
+	flush_scenario(ch, 3, 3, &c); /* slots 2, 3 and 0 of the next lap */
+	reap_scenario(ch, 3, false);
+	for (uint16_t id = 0; id < 3; id++)
+		drv_post(&s, 1, id); /* slots 1, 2, 3: two of the flush's, a lap on */
+	drv_save(&now);
+	ring_restart(FRESH);
+	assert_int_equal(virtq_packed_resume(&g->vq, c.intent, c.log), 0);
+	assert_memory_equal(g->desc, now.desc, 16 * 4);
+	assert_int_equal(virtq_position(&g->vq), c.end);
+	for (uint16_t id = 0; id < 3; id++) {
+		pop_ok();
+		check_chain(id, &s, 1);
+		virtq_push(&g->vq, id, 0);
+	}
+	virtq_flush_notify(&g->vq);
+	for (uint16_t id = 0; id < 3; id++)
+		expect_used(id, 0);
+	expect_no_used();
+}
+
+/*
+ * Killed between pushes and their flush: the ring is as the driver left it, the record says
+ * nothing is in progress, and the new back-end starts where the driver stands: the chains are
+ * taken again (as a split ring restarts at its used index), whatever base the front-end sends.
+ */
+static void test_resume_unflushed(void **state)
+{
+	const struct seg a[] = { { DATA_GPA, 10, false }, { DATA_GPA + 0x100, 20, true } };
+	const struct seg b = { DATA_GPA + 0x200, 30, true };
+	uint16_t shown;
+
+	g_data(0, 0);
+	ring_start(8, 0, 0x0003);
+	virtq_set_used_log(&g->vq, &g->rec_state, g->rec_log);
+	pop_empty();
+	drv_post(a, 2, 6);
+	drv_post(&b, 1, 2);
+	pop_push_flush(6, 20);
+	expect_used(6, 20);
+	shown = used_pos();
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(shown, shown, 0));
+	drv_post(a, 2, 1);
+	pop_ok(); /* 2 */
+	pop_ok(); /* 1 */
+	virtq_push(&g->vq, 2, 30);
+	virtq_push(&g->vq, 1, 7);
+	ring_restart(0x80008000);
+	assert_int_equal(virtq_packed_resume(&g->vq, le64toh(g->rec_state), g->rec_log), 0);
+	assert_int_equal(virtq_position(&g->vq), shown);
+	pop_ok();
+	check_chain(2, &b, 1);
+	pop_ok();
+	check_chain(1, a, 2);
+	pop_empty();
+	virtq_push(&g->vq, 2, 30);
+	virtq_push(&g->vq, 1, 7);
+	virtq_flush_notify(&g->vq);
+	expect_used(2, 30);
+	expect_used(1, 7);
+	expect_no_used();
+}
+
+/*
+ * A ring the driver set up again since the record was written (it reset the device while the
+ * back-end was away: the ring is zeroed, chains made available from slot 0): the record is not
+ * used and nothing is written, whatever it says.
+ */
+static void test_resume_new_ring(void **state)
+{
+	const struct seg s = { DATA_GPA, 10, false };
+	uint64_t log[2] = { htole64(virtq_used_entry(0x8003, 1, 0)),
+			    htole64(virtq_used_entry(0x8004, 2, 0)) };
+	struct drv_snap now;
+
+	g_data(0, 0);
+	ring_start(8, 0, FRESH);
+	/* DPDK numbers the ids of a ring it sets up (also a packed ring it resets on reconnect). */
+	for (uint16_t i = 0; i < 8; i++)
+		g->desc[i].id = htole16(i);
+	drv_post(&s, 1, 5);
+	drv_post(&s, 1, 6);
+	drv_save(&now);
+	assert_int_equal(virtq_packed_resume(&g->vq, virtq_used_state(0x8003, 0x8003, 0), NULL),
+			 -ESTALE);
+	assert_int_equal(virtq_packed_resume(&g->vq, virtq_used_state(0x8003, 0x8005, 2), log),
+			 -ESTALE);
+	/* Nothing to move and nothing to finish: nothing to check either. */
+	assert_int_equal(virtq_packed_resume(&g->vq, virtq_used_state(FRESH, FRESH, 0), NULL), 0);
+	assert_memory_equal(g->desc, now.desc, 16 * 8);
+	assert_int_equal(virtq_position(&g->vq), FRESH);
+	pop_push_flush(5, 0);
+	expect_used(5, 0);
+	/* Once the device has used it, the ring no longer looks new. */
+	ring_restart(FRESH);
+	assert_int_equal(virtq_packed_resume(&g->vq, virtq_used_state(0x8001, 0x8001, 0), NULL), 0);
+	assert_int_equal(virtq_position(&g->vq), 0x8001);
+	pop_push_flush(6, 0);
+	expect_used(6, 0);
+}
+
+/*
+ * Records that do not fit the ring, or a ring that is not just started, are refused with
+ * nothing written and the ring where it was.
+ */
+static void test_resume_bad_record(void **state)
+{
+	const struct seg s = { DATA_GPA, 10, false };
+	const struct {
+		uint64_t state;
+		uint64_t log[3];
+	} bad[] = {
+		{ virtq_used_state(0x0002, 0x0002, 0) | 1ull << 48 }, /* reserved bits */
+		{ virtq_used_state(0x0008, 0x0008, 0) },	      /* slot beyond the ring */
+		{ virtq_used_state(0x0002, 0x0004, 0) },	      /* ends elsewhere, no flush */
+		{ virtq_used_state(0x0002, 0x0002, 1), { 0x0002 } },  /* a flush of no slots */
+		{ virtq_used_state(0x0002, 0x000a, 1), { 0x0002 } },  /* its end beyond the ring */
+		{ virtq_used_state(0x0002, 0x0004, 3),		      /* more entries than slots */
+		  { 0x0002, 0x0003, 0x0003 } },
+		{ virtq_used_state(0x0002, 0x0004, 1), { 0x0003 } }, /* not where the driver is */
+		{ virtq_used_state(0x0002, 0x0005, 2), { 0x0002, 0x0002 } }, /* same slot twice */
+		{ virtq_used_state(0x0002, 0x0005, 2), { 0x0002, 0x0005 } }, /* past the end */
+		{ virtq_used_state(0x0002, 0x0005, 2), { 0x0002, 0x8003 } }, /* a lap on */
+		{ virtq_used_state(0x0002, 0x0005, 2), { 0x0002, 0x0003 | 8ull << 16 } }, /* id */
+		{ virtq_used_state(0x0002, 0x0005, 2), { 0x0002, 0x000b } }, /* slot 11 */
+		{ virtq_used_state(0x0002, 0x0001, 2), { 0x0002, 0x0003 } }, /* end behind */
+	};
+	struct drv_snap now;
+
+	g_data(0, 0);
+	ring_start(8, 0, 0x0001);
+	drv_post(&s, 1, 1);
+	pop_push_flush(1, 0);
+	expect_used(1, 0);
+	drv_save(&now);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t log[3];
+
+		for (unsigned k = 0; k < 3; k++)
+			log[k] = htole64(bad[i].log[k]);
+		ring_restart(FRESH);
+		if (virtq_packed_resume(&g->vq, bad[i].state, log) != -EINVAL)
+			fail_msg("record %u was not refused", i);
+		assert_memory_equal(g->desc, now.desc, 16 * 8);
+		assert_int_equal(virtq_position(&g->vq), FRESH);
+	}
+	assert_int_equal(virtq_packed_resume(&g->vq, virtq_used_state(2, 4, 1), NULL), -EINVAL);
+	/* Only a ring with nothing taken is moved. */
+	ring_restart(0x0002);
+	drv_post(&s, 1, 3);
+	pop_ok();
+	assert_int_equal(virtq_packed_resume(&g->vq, virtq_used_state(2, 2, 0), NULL), -EINVAL);
+	assert_int_equal(virtq_position(&g->vq), 0x0003);
+}
+
+/*
+ * A driver that makes a slot available again before it was shown it used (here a whole lap
+ * pushed and not yet flushed, then slot 0 of the next lap) would have the device keep more used
+ * descriptors waiting than the ring has slots: the ring is stopped as for any broken rule.
+ */
+static void test_log_overrun(void **state)
+{
+	const struct seg s = { DATA_GPA, 10, false };
+
+	g_data(0, 0);
+	ring_start(4, 0, FRESH);
+	for (uint16_t id = 0; id < 4; id++)
+		drv_post(&s, 1, id);
+	for (uint16_t id = 0; id < 4; id++) {
+		pop_ok();
+		virtq_push(&g->vq, id, 0);
+	}
+	expect_no_used();
+	desc_fill(0, DATA_GPA, 10, 2);
+	desc_publish(0, avail_bits(false));
+	pop_ok();
+	assert_int_equal(g->ch.head, 2);
+	virtq_push(&g->vq, 2, 0);
+	assert_true(g->vq.broken);
+	assert_int_equal(g->vq.faults, 1);
+	assert_int_equal(efd_take(g->err_fd), 1);
+}
+
+/*
+ * Pointing a ring at a record stores its position there; entries pushed meanwhile (a caller
+ * that did not wait for the flush) move with it; NULLs go back to the engine's own log.
+ */
+static void test_set_used_log(void **state)
+{
+	const struct seg s = { DATA_GPA, 10, true };
+
+	g_data(0, 0);
+	ring_start(8, 0, 0x0005);
+	g->rec_state = ~0ull;
+	virtq_set_used_log(&g->vq, &g->rec_state, g->rec_log);
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(0x0005, 0x0005, 0));
+	drv_post(&s, 1, 3);
+	pop_ok();
+	virtq_push(&g->vq, 3, 9);
+	virtq_set_used_log(&g->vq, NULL, NULL);
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(0x0005, 0x0005, 0));
+	virtq_flush_notify(&g->vq);
+	expect_used(3, 9);
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(0x0005, 0x0005, 0));
+	drv_post(&s, 1, 4);
+	pop_ok();
+	virtq_push(&g->vq, 4, 1);
+	/* Not flushed yet: the record says the driver stands before it. */
+	virtq_set_used_log(&g->vq, &g->rec_state, g->rec_log);
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(0x0006, 0x0006, 0));
+	virtq_flush_notify(&g->vq);
+	expect_used(4, 1);
+	assert_int_equal(le64toh(g->rec_state), virtq_used_state(0x0007, 0x0007, 0));
+	/* A ring started again records nothing until it is pointed at a record again. */
+	ring_restart(0x0007);
+	g->rec_state = 0;
+	drv_post(&s, 1, 5);
+	pop_push_flush(5, 2);
+	expect_used(5, 2);
+	assert_int_equal(g->rec_state, 0);
+}
+
 /* ---- virtq_avail_position ---- */
 
 /*
@@ -2715,6 +3188,14 @@ int main(void)
 		T(test_map_encodings),
 		T(test_map_bad_base),
 		T(test_map_used_behind),
+		T(test_resume_mid_flush),
+		T(test_resume_mid_flush_in_order),
+		T(test_resume_after_driver_moved_on),
+		T(test_resume_unflushed),
+		T(test_resume_new_ring),
+		T(test_resume_bad_record),
+		T(test_set_used_log),
+		T(test_log_overrun),
 		T(test_avail_position),
 		T(test_log),
 	};
