@@ -302,13 +302,16 @@ static int port_listen(struct port *p)
  * Opens the port's ring state file, "<socket>.state": next to the socket, a restarted vhostd
  * finds it under the same name, and no two running ports share a socket path. A port that
  * cannot have it (a directory that takes no file of ours, another vhostd on it) runs without,
- * logged once: its packed rings then restart at the front-end's base after a crash.
+ * logged once: its packed rings then restart at the front-end's base after a crash. A port that
+ * does not offer packed rings (features=-packed) needs none.
  */
 static void port_open_state(struct port *p)
 {
 	char path[sizeof(p->cfg.socket) + sizeof(".state")];
 	int r;
 
+	if (!(p->dev.offered & (1ull << VIRTIO_F_RING_PACKED)))
+		return;
 	snprintf(path, sizeof(path), "%s.state", p->cfg.socket);
 	r = ringstate_open(path, 2 * p->cfg.queues, &p->state);
 	if (r < 0) {
@@ -372,7 +375,6 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 			vnet_offered_features(cfg->queues, p->be), &port_dev_ops, p);
 	if (r < 0)
 		goto fail;
-	port_open_state(p);
 	if (cfg->features_off) {
 		char names[512];
 
@@ -384,6 +386,7 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		log_info("%s: features switched off: %s", p->cfg.name,
 			 vnet_features_format(cfg->features_off, names, sizeof(names)));
 	}
+	port_open_state(p);
 	p->net = vnet_new(&p->dev, p->be);
 	if (!p->net) {
 		r = -ENOMEM;

@@ -713,12 +713,19 @@ static int h_set_vring_enable(struct vu_dev *dev, struct vu_msg *msg)
 	return 0;
 }
 
-/* SET_STATUS: the virtio device status byte, kept for GET_STATUS. */
+/*
+ * SET_STATUS: the virtio device status byte, kept for GET_STATUS. 0 is a device reset (QEMU
+ * sends it when it stops the device, before GET_VRING_BASE): the rings' records go, whatever
+ * starts next is a new ring or comes with a base the front-end took from us.
+ */
 static int h_set_status(struct vu_dev *dev, struct vu_msg *msg)
 {
 	if (msg->p.u64 > UINT8_MAX)
 		return -EINVAL;
 	dev->status = (uint8_t)msg->p.u64;
+	if (dev->status == 0)
+		for (unsigned i = 0; i < dev->nvrings; i++)
+			ringstate_forget(dev->state, i, &dev->ring[i].vq);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 
 #include "vhost/dev.h"
 #include "vhost/proto.h"
+#include "vhost/ringstate.h"
 
 #define QPAIRS	 2
 #define NVRINGS	 (2 * QPAIRS)
@@ -113,20 +114,26 @@ static void reconnect(void)
 	f->peer = sv[1];
 }
 
-/* Device with QPAIRS queue pairs, the stub hooks, a connection and a 1 MiB memfd. */
-static int setup(void **state)
+/* Device offering features with QPAIRS queue pairs, the stub hooks, a connection and a memfd. */
+static int setup_dev(uint64_t features)
 {
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
 	f->peer = -1;
-	if (vu_dev_init(&f->dev, "t", QPAIRS, DEV_FEAT, &ops, f) < 0)
+	if (vu_dev_init(&f->dev, "t", QPAIRS, features, &ops, f) < 0)
 		return -1;
 	f->memfd = memfd_create("guest", MFD_CLOEXEC);
 	if (f->memfd < 0 || ftruncate(f->memfd, MEM_SIZE) < 0)
 		return -1;
 	reconnect();
 	return 0;
+}
+
+/* Device with QPAIRS queue pairs, the stub hooks, a connection and a 1 MiB memfd. */
+static int setup(void **state)
+{
+	return setup_dev(DEV_FEAT);
 }
 
 /* Frees the device and everything the fixture opened. */
@@ -138,6 +145,33 @@ static int teardown(void **state)
 	free(f);
 	f = NULL;
 	return 0;
+}
+
+/* The ring state file of the packed-ring fixture, in a directory of its own. */
+static char rs_dir[64], rs_path[128];
+static struct ringstate *rs_file;
+
+/* setup() with packed rings offered and a ring state file. */
+static int setup_packed(void **state)
+{
+	snprintf(rs_dir, sizeof(rs_dir), "/tmp/vhostd-msg.XXXXXX");
+	if (!mkdtemp(rs_dir))
+		return -1;
+	snprintf(rs_path, sizeof(rs_path), "%s/t.sock.state", rs_dir);
+	if (setup_dev(DEV_FEAT | (1ull << VIRTIO_F_RING_PACKED)) < 0 ||
+	    ringstate_open(rs_path, NVRINGS, &rs_file) < 0)
+		return -1;
+	f->dev.state = rs_file;
+	return 0;
+}
+
+/* teardown(), then the state file and its directory. */
+static int teardown_packed(void **state)
+{
+	teardown(state);
+	ringstate_close(rs_file);
+	unlink(rs_path);
+	return rmdir(rs_dir);
 }
 
 /* Sends len bytes with nfds fds attached, as one sendmsg. */
@@ -1209,6 +1243,116 @@ static void test_stalled_peer(void **state)
 }
 
 /* RESET_OWNER forgets negotiation, memory and rings but keeps the connection. */
+/* Negotiates packed rings and starts ring 0 at the prepared addresses with the given base. */
+static void start_packed_ring0(uint32_t base)
+{
+	struct vu_vring_state st = { 0, base };
+	int kick = new_efd();
+
+	set_u64(VU_SET_FEATURES, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED));
+	prepare_ring0();
+	assert_int_equal(xfer(VU_SET_VRING_BASE, VU_VERSION, &st, 8, NULL, 0), 0);
+	assert_int_equal(xfer(VU_SET_VRING_KICK, VU_VERSION, &(uint64_t){ 0 }, 8, &kick, 1), 0);
+	close(kick);
+	assert_true(f->dev.ring[0].started && f->dev.ring[0].vq.packed);
+}
+
+/* True when the state file has a valid record of ring 0 as prepare_ring0() places it. */
+static bool ring0_recorded(void)
+{
+	struct virtq vq = f->dev.ring[0].vq;
+	const uint64_t *log;
+	uint64_t st;
+
+	vq.desc_uva = MEM_UVA + DESC_GPA;
+	vq.avail_uva = MEM_UVA + AVAIL_GPA;
+	vq.used_uva = MEM_UVA + USED_GPA;
+	vq.num = QSIZE;
+	return ringstate_find(rs_file, 0, &vq, &st, &log);
+}
+
+/*
+ * A packed ring keeps a record in the port's state file from its start. After a crash (the
+ * connection gone without GET_VRING_BASE) the front-end sends its first base again; the ring
+ * starts where the record says instead, and the next call fd set gets the interrupt the guest
+ * may be owed. GET_VRING_BASE (the front-end now has the base), a device reset (SET_STATUS 0),
+ * RESET_OWNER, other ring addresses and a split ring void the record; the same addresses keep it.
+ */
+static void test_packed_restart(void **state)
+{
+	struct vu_vring_state st = { 0, 0 };
+	struct vu_vring_addr a = ring_addr(0);
+	struct iovec iov[2];
+	struct virtq_chain ch;
+	struct vu_hdr h;
+	uint64_t v = 0;
+	int call;
+
+	start_packed_ring0(0x80008000);
+	assert_true(ring0_recorded());
+	for (uint16_t i = 0; i < 3; i++) {
+		struct {
+			uint64_t addr;
+			uint32_t len;
+			uint16_t id, flags;
+		} d = { 0x8000 + 64 * i, 64, i, 1u << 7 }; /* made available in lap 1 */
+
+		guest_write(DESC_GPA + 16 * i, &d, sizeof(d));
+	}
+	for (uint16_t i = 0; i < 3; i++) {
+		assert_int_equal(virtq_pop(&f->dev.ring[0].vq, iov, 2, &ch), 1);
+		virtq_push(&f->dev.ring[0].vq, ch.head, 0);
+	}
+	virtq_flush_notify(&f->dev.ring[0].vq);
+
+	/* The crash: a new connection, the same set-up, the first base again. */
+	reconnect();
+	start_packed_ring0(0x80008000);
+	assert_int_equal(virtq_position(&f->dev.ring[0].vq), 0x8003);
+	assert_int_equal(f->dev.ring[0].base, 0x80038003);
+	call = new_efd();
+	assert_int_equal(xfer(VU_SET_VRING_CALL, VU_VERSION, &(uint64_t){ 0 }, 8, &call, 1), 0);
+	assert_int_equal(read(call, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+	close(call);
+	assert_int_equal(xfer(VU_SET_VRING_ADDR, VU_VERSION, &a, sizeof(a), NULL, 0), 0);
+	assert_true(ring0_recorded());
+
+	/* A clean stop: the front-end has the base now. */
+	assert_int_equal(xfer(VU_GET_VRING_BASE, VU_VERSION, &st, 8, NULL, 0), 0);
+	assert_int_equal(recv_reply(&h, &st, sizeof(st)), 8);
+	assert_int_equal(st.num, 0x80038003);
+	assert_false(ring0_recorded());
+
+	reconnect();
+	start_packed_ring0(0x80038003);
+	assert_true(ring0_recorded());
+	set_u64(VU_SET_STATUS, 0);
+	assert_false(ring0_recorded());
+
+	reconnect();
+	start_packed_ring0(0x80038003);
+	assert_int_equal(xfer(VU_RESET_OWNER, VU_VERSION, NULL, 0, NULL, 0), 0);
+	assert_false(ring0_recorded());
+
+	reconnect();
+	start_packed_ring0(0x80038003);
+	a.desc += 0x100;
+	assert_int_equal(xfer(VU_SET_VRING_ADDR, VU_VERSION, &a, sizeof(a), NULL, 0), 0);
+	assert_false(ring0_recorded());
+
+	reconnect();
+	start_packed_ring0(0x80038003);
+	reconnect();
+	set_u64(VU_SET_FEATURES, 1ull << VIRTIO_F_VERSION_1);
+	prepare_ring0();
+	assert_int_equal(
+		xfer(VU_SET_VRING_KICK, VU_VERSION, &(uint64_t){ VU_VRING_NOFD_FLAG }, 8, NULL, 0),
+		0);
+	assert_true(f->dev.ring[0].started && !f->dev.ring[0].vq.packed);
+	assert_false(ring0_recorded());
+}
+
 static void test_reset_owner(void **state)
 {
 	int call = new_efd();
@@ -1273,6 +1417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stalled_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dev_init, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_restart, setup_packed, teardown_packed),
 	};
 
 	log_set_level(LOG_LVL_ERROR);
