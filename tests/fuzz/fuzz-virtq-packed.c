@@ -33,48 +33,14 @@
 #include "virtq/virtq.h"
 #include "virtq/vmem.h"
 
-#define MAX_MEM	   (256 * 1024)
-#define TOUCH_CAP  (8u << 20) /* bytes of buffers touched per input */
-#define MAX_BLOCKS (VMEM_MAX_REGIONS - 1)
-#define MAX_NUM	   256
+#define MAX_MEM	  (256 * 1024)
+#define TOUCH_CAP (8u << 20) /* bytes of buffers touched per input */
+#define MAX_NUM	  256
 
-static struct vmem mem;
-static uint8_t *blocks[VMEM_MAX_REGIONS];
-static unsigned nblocks;
+static struct fuzz_guest g;
 static struct iovec iov[VIRTQ_MAX_IOV];
 static int call_fd = -1;
 static bool in_flight[MAX_NUM];
-
-/* Registers a copy of src[0..len) as region [gpa, gpa+len). */
-static void add_block(uint64_t gpa, const uint8_t *src, size_t len)
-{
-	uint8_t *b = malloc(len);
-
-	FUZZ_CHECK(b);
-	memcpy(b, src, len);
-	FUZZ_CHECK(vmem_add_raw(&mem, gpa, len, gpa + FUZZ_UVA, b) == 0);
-	blocks[nblocks++] = b;
-}
-
-/* Reads the readable bytes of ch and writes the writable ones, up to *budget bytes in all. */
-static void touch(const struct virtq_chain *ch, const struct iovec *bufs, size_t *budget)
-{
-	volatile uint8_t sink = 0;
-
-	for (unsigned i = 0; i < ch->out_iov + ch->in_iov; i++) {
-		uint8_t *p = bufs[i].iov_base;
-		size_t n = bufs[i].iov_len < *budget ? bufs[i].iov_len : *budget;
-
-		if (i < ch->out_iov) {
-			for (size_t k = 0; k < n; k++)
-				sink ^= p[k];
-		} else {
-			memset(p, 0xa5, n);
-		}
-		*budget -= n;
-	}
-	(void)sink;
-}
 
 /* Completes chain `id` (the engine promised it was in flight). */
 static void complete(struct virtq *vq, uint16_t id, uint32_t len)
@@ -143,7 +109,7 @@ static unsigned burst_checked(struct virtq *vq, unsigned max, size_t *budget)
 		FUZZ_CHECK(bch[i].head < vq->num && !in_flight[bch[i].head]);
 		FUZZ_CHECK(bch[i].out_iov + bch[i].in_iov == 1);
 		FUZZ_CHECK(bch[i].out_len + bch[i].in_len == iov[i].iov_len && iov[i].iov_len > 0);
-		touch(&bch[i], iov + i, budget);
+		fuzz_touch(&bch[i], iov + i, budget);
 		in_flight[bch[i].head] = true;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -184,21 +150,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mem_len < ring_end)
 		mem_len = ring_end;
 
-	vmem_init(&mem);
-	nblocks = 0;
-	add_block(0, guest, ring_end);
-	for (uint64_t off = ring_end, i = 0; off < mem_len; i++) {
-		uint64_t len = mem_len - off;
-
-		if (slice && len > slice && nblocks < MAX_BLOCKS)
-			len = slice;
-		if (!holes || i % 2 == 0)
-			add_block(off, guest + off, len);
-		off += len;
-	}
+	fuzz_guest_build(&g, guest, mem_len, ring_end, slice, holes);
 	memset(in_flight, 0, sizeof(in_flight));
 
-	fuzz_packed_vq(&vq, &mem, num,
+	fuzz_packed_vq(&vq, &g.mem, num,
 		       (data[1] & 1 ? 1ull << VIRTIO_RING_F_INDIRECT_DESC : 0) |
 			       (data[1] & 2 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0) |
 			       (data[1] & 32 ? 1ull << VIRTQ_F_IN_ORDER : 0),
@@ -220,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = pop_checked(&vq, &max_iov, (data[1] & 64) && round % 2, &ch);
 		if (r != 1)
 			break;
-		touch(&ch, iov, &budget);
+		fuzz_touch(&ch, iov, &budget);
 		/* Flag 128: every other chain waits for the next one (completion out of order). */
 		if ((data[1] & 128) && !have_late) {
 			late = ch;
@@ -252,15 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 out:
 	virtq_free(&vq);
-	for (unsigned i = 0; i < nblocks; i++)
-		free(blocks[i]);
-	vmem_init(&mem);
-	if (call_fd >= 0) {
-		uint64_t v;
-
-		if (read(call_fd, &v, sizeof(v)) < 0) {
-			/* Not signalled: nothing to drain. */
-		}
-	}
+	fuzz_guest_free(&g);
+	fuzz_drain(call_fd);
 	return 0;
 }

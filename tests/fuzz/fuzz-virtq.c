@@ -14,7 +14,7 @@
  *   [2]    data slice size in bytes (0: the data is one region)
  *   [3]    iovecs per pop (0: VIRTQ_MAX_IOV)
  *   [4..5] start index, little-endian; [6] burst size - 1 (mod VIRTQ_BURST_MAX); [7] unused
- * Guest memory (gpa 0, front-end address gpa + UVA_DELTA) is the rest of the input, zero-padded
+ * Guest memory (gpa 0, front-end address gpa + FUZZ_UVA) is the rest of the input, zero-padded
  * to hold the rings: desc at 0, avail at 16 * num, used at the next 4-byte boundary after avail.
  *
  * Checked on every pop: the iovecs stay within max and add up to the reported lengths, every
@@ -33,48 +33,12 @@
 #include "virtq/virtq.h"
 #include "virtq/vmem.h"
 
-#define UVA_DELTA  0x7f0000000000ull
-#define MAX_MEM	   (256 * 1024)
-#define TOUCH_CAP  (8u << 20) /* bytes of buffers touched per input */
-#define MAX_BLOCKS (VMEM_MAX_REGIONS - 1)
+#define MAX_MEM	  (256 * 1024)
+#define TOUCH_CAP (8u << 20) /* bytes of buffers touched per input */
 
-static struct vmem mem;
-static uint8_t *blocks[VMEM_MAX_REGIONS];
-static unsigned nblocks;
+static struct fuzz_guest g;
 static struct iovec iov[VIRTQ_MAX_IOV];
 static int call_fd = -1;
-
-/* Registers a copy of src[0..len) as region [gpa, gpa+len). */
-static void add_block(uint64_t gpa, const uint8_t *src, size_t len)
-{
-	uint8_t *b = malloc(len);
-
-	FUZZ_CHECK(b);
-	memcpy(b, src, len);
-	FUZZ_CHECK(vmem_add_raw(&mem, gpa, len, gpa + UVA_DELTA, b) == 0);
-	blocks[nblocks++] = b;
-}
-
-/* Reads every readable byte of ch (buffers at bufs) and writes every writable one, up to *budget
- * bytes in all. */
-static void touch(const struct virtq_chain *ch, const struct iovec *bufs, size_t *budget)
-{
-	volatile uint8_t sink = 0;
-
-	for (unsigned i = 0; i < ch->out_iov + ch->in_iov; i++) {
-		uint8_t *p = bufs[i].iov_base;
-		size_t n = bufs[i].iov_len < *budget ? bufs[i].iov_len : *budget;
-
-		if (i < ch->out_iov) {
-			for (size_t k = 0; k < n; k++)
-				sink ^= p[k];
-		} else {
-			memset(p, 0xa5, n);
-		}
-		*budget -= n;
-	}
-	(void)sink;
-}
 
 /*
  * Pops once and checks what the engine promised. Returns the pop's result, after retrying an
@@ -111,7 +75,7 @@ static int pop_checked(struct virtq *vq, unsigned *max_iov, size_t *budget)
 	FUZZ_CHECK(ch.out_iov + ch.in_iov <= *max_iov);
 	FUZZ_CHECK(iov_size(iov, ch.out_iov) == ch.out_len);
 	FUZZ_CHECK(iov_size(iov + ch.out_iov, ch.in_iov) == ch.in_len);
-	touch(&ch, iov, budget);
+	fuzz_touch(&ch, iov, budget);
 	virtq_push(vq, ch.head, ch.in_len);
 	return r;
 }
@@ -132,7 +96,7 @@ static unsigned burst_checked(struct virtq *vq, unsigned max, size_t *budget)
 		FUZZ_CHECK(bch[i].head < vq->num);
 		FUZZ_CHECK(bch[i].out_iov + bch[i].in_iov == 1);
 		FUZZ_CHECK(bch[i].out_len + bch[i].in_len == iov[i].iov_len && iov[i].iov_len > 0);
-		touch(&bch[i], iov + i, budget);
+		fuzz_touch(&bch[i], iov + i, budget);
 		virtq_push(vq, bch[i].head, bch[i].in_len);
 	}
 	return n;
@@ -172,25 +136,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mem_len < ring_end)
 		mem_len = ring_end;
 
-	vmem_init(&mem);
-	nblocks = 0;
-	add_block(0, guest, ring_end);
-	for (uint64_t off = ring_end, i = 0; off < mem_len; i++) {
-		uint64_t len = mem_len - off;
-
-		if (slice && len > slice && nblocks < MAX_BLOCKS)
-			len = slice;
-		if (!holes || i % 2 == 0)
-			add_block(off, guest + off, len);
-		off += len;
-	}
+	fuzz_guest_build(&g, guest, mem_len, ring_end, slice, holes);
 
 	virtq_init(&vq, "fuzz");
 	vq.num = num;
-	vq.desc_uva = UVA_DELTA;
-	vq.avail_uva = UVA_DELTA + avail_off;
-	vq.used_uva = UVA_DELTA + used_off;
-	vq.mem = &mem;
+	vq.desc_uva = FUZZ_UVA;
+	vq.avail_uva = FUZZ_UVA + avail_off;
+	vq.used_uva = FUZZ_UVA + used_off;
+	vq.mem = &g.mem;
 	vq.features = (data[1] & 1 ? 1ull << VIRTIO_RING_F_INDIRECT_DESC : 0) |
 		      (data[1] & 2 ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0);
 	vq.call_fd = data[1] & 8 ? call_fd : -1;
@@ -218,15 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	virtq_free(&vq);
-	for (unsigned i = 0; i < nblocks; i++)
-		free(blocks[i]);
-	vmem_init(&mem);
-	if (call_fd >= 0) {
-		uint64_t v;
-
-		if (read(call_fd, &v, sizeof(v)) < 0) {
-			/* Not signalled: nothing to drain. */
-		}
-	}
+	fuzz_guest_free(&g);
+	fuzz_drain(call_fd);
 	return 0;
 }
