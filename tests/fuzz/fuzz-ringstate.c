@@ -158,12 +158,6 @@ out:
 	vmem_init(&mem);
 	free(ring);
 	free(before);
-	if (call_fd >= 0) {
-		uint64_t v;
-
-		if (read(call_fd, &v, sizeof(v)) < 0) {
-			/* Not signalled: nothing to drain. */
-		}
-	}
+	fuzz_drain(call_fd);
 	return 0;
 }
