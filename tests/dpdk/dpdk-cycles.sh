@@ -201,12 +201,7 @@ main() {
 		fail "vhostd VmRSS ${SNAP_RSS} kB, more than ${rss1} + ${RSS_MARGIN_KB} kB after cycle 1"
 
 	tp_quit fe
-	stop_pid "$VHOSTD_PID" 10
-	local rc=$?
-	VHOSTD_PID=
-	((rc == 0)) || fail "vhostd exited with status $rc on SIGTERM"
-	! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$WORK/vhostd.log" ||
-		fail "sanitizer report in vhostd's log"
+	vhostd_stop_clean
 	log "PASS: $CYCLES cycles, $((CYCLES * PER_CYCLE)) frames each way, $(fmt_ms $((t1 - t0)))s" \
 		"($(((t1 - t0) / CYCLES)) ms a cycle); fds $fds1 -> $SNAP_FDS, maps $maps1 -> $SNAP_MAPS," \
 		"VmRSS ${rss1} -> ${SNAP_RSS} kB after cycle 1 -> after cycle $CYCLES"

@@ -356,12 +356,7 @@ main() {
 	tp_quit fe
 	if [[ $BACKEND == vhostd ]]; then
 		wait_until "$COUNT_S" "vhostd state=waiting after testpmd quit" vhostd_state_is waiting
-		stop_pid "$VHOSTD_PID" 10
-		local rc=$?
-		VHOSTD_PID=
-		((rc == 0)) || fail "vhostd exited with status $rc on SIGTERM"
-		! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$WORK/vhostd.log" ||
-			fail "sanitizer report in vhostd's log"
+		vhostd_stop_clean
 	fi
 	local r
 	for r in "${RESULTS[@]}"; do

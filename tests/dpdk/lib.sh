@@ -388,3 +388,15 @@ vhostd_state_is() {
 	vhostd_stats
 	[[ $(vs_field state) == "$1" ]]
 }
+
+# vhostd_stop_clean: stops vhostd with SIGTERM; fails unless it exits 0 and $WORK/vhostd.log has
+# no sanitizer report.
+vhostd_stop_clean() {
+	local rc
+	stop_pid "$VHOSTD_PID" 10
+	rc=$?
+	VHOSTD_PID=
+	((rc == 0)) || fail "vhostd exited with status $rc on SIGTERM"
+	! grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$WORK/vhostd.log" ||
+		fail "sanitizer report in vhostd's log"
+}

@@ -429,3 +429,14 @@ check() {
 num_gt() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -gt "$2" ]; }
 num_eq() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -eq "$2" ]; }
 num_le() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -le "$2" ]; }
+
+# qi_finish: ends a test: PASS and exit 0, or the number of failed checks, the logs, exit 1.
+qi_finish() {
+	if [ "$failures" -ne 0 ]; then
+		qi_log "$failures check(s) failed"
+		qi_dump_logs
+		exit 1
+	fi
+	qi_log "PASS"
+	exit 0
+}

@@ -174,10 +174,4 @@ awk -v t="$tx_rate" -v r="$rx_rate" -v q="$QI_QUEUES" -v s="$QI_STREAMS" 'BEGIN 
 		s, q, t / 1e6, r / 1e6 }'
 echo "     timings: guest prepare ${t_build}s, guest run ${t_guest}s, total ${total}s"
 
-if [ "$failures" -ne 0 ]; then
-	qi_log "$failures check(s) failed"
-	qi_dump_logs
-	exit 1
-fi
-qi_log "PASS"
-exit 0
+qi_finish

@@ -427,10 +427,4 @@ for s in "${SUMMARY[@]}"; do
 	echo "       $s"
 done
 echo "     total $(qi_elapsed "$t_start")s"
-if [ "$failures" -ne 0 ]; then
-	qi_log "$failures check(s) failed"
-	qi_dump_logs
-	exit 1
-fi
-qi_log "PASS"
-exit 0
+qi_finish
