@@ -10,13 +10,26 @@
 #define CLI_MAX_PORTS 64
 #define CLI_MAX_CPUS  256
 
+#define CLI_DEFAULT_CONTROL "/run/vhostd/control.sock"
+#define CLI_DEFAULT_CONFIG  "/etc/vhostd/vhostd.conf"
+
+/*
+ * What the command line says. Global settings also have a `_set` flag: the configuration file
+ * may set those the command line leaves alone (the command line wins).
+ */
 struct cli {
 	struct port_config ports[CLI_MAX_PORTS];
 	unsigned nports;
 	enum log_level level;
-	const char *control; /* control socket path or NULL */
-	int ready_fd;	     /* -1: none */
-	unsigned workers;    /* data-path threads */
+	bool level_set;
+	const char *control; /* control socket path; NULL: none (--no-control) */
+	bool control_set;
+	const char *control_group; /* group allowed on the control socket, or NULL */
+	const char *metrics;	   /* ADDR:PORT of the Prometheus listener, or NULL */
+	const char *config;	   /* configuration file, or NULL */
+	int ready_fd;		   /* -1: none */
+	unsigned workers;	   /* data-path threads */
+	bool workers_set;
 	unsigned cpus[CLI_MAX_CPUS];
 	unsigned ncpus; /* 0: workers not pinned */
 	bool help;

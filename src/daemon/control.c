@@ -1,53 +1,48 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Control socket. A client is untrusted: lines are bounded, clients are capped, I/O never blocks.
- */
 #include "daemon/control.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "util/loop.h"
-#include "daemon/port.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/loop.h"
+#include "util/unix.h"
 
-#define CONTROL_MAX_CLIENTS 16
-#define CONTROL_LINE_MAX    256
-#define CONTROL_REPLY_MAX   (64 * 1024)
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
 
 struct client {
 	struct control *ctl;
 	struct ev ev;
-	char line[CONTROL_LINE_MAX];
-	size_t len;
+	char *in; /* CONTROL_LINE_MAX bytes */
+	size_t in_len;
+	char *out; /* replies not sent yet: out[out_off..out_len) */
+	size_t out_len, out_off, out_cap;
+	uint64_t active_ms; /* when it last completed a request (or connected) */
+	bool closing;	    /* close once the replies are out */
+	uid_t uid;
 };
 
 struct control {
 	struct loop *loop;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int fd;
-	struct ev ev;
-	struct port *const *ports;
-	unsigned nports;
+	char path[108];
+	int fd, timer_fd;
+	gid_t gid;
+	struct ev ev, timer_ev;
+	struct api_ctx *api;
 	struct client *clients[CONTROL_MAX_CLIENTS];
+	struct ratelimit rl;
 };
-
-size_t control_format_stats(struct port *const *ports, unsigned n, char *buf, size_t len)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (unsigned i = 0; i < n && off + 1 < len; i++)
-		off += port_format_stats(ports[i], buf + off, len - off);
-	return off;
-}
 
 /* Unregisters, closes and frees one client. */
 static void client_close(struct client *cl)
@@ -60,121 +55,284 @@ static void client_close(struct client *cl)
 	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		if (c->clients[i] == cl)
 			c->clients[i] = NULL;
+	free(cl->in);
+	free(cl->out);
 	free(cl);
 }
 
-/* Answers one complete command line. */
-static void client_answer(struct client *cl, int fd)
+/*
+ * Queues reply and a newline for the client (taking reply). A client that lets more than
+ * CONTROL_PENDING_MAX bytes pile up is not reading: it is marked for closing and false returned.
+ */
+static bool client_queue(struct client *cl, char *reply)
 {
-	struct control *c = cl->ctl;
-	_cleanup_free_ char *out = malloc(CONTROL_REPLY_MAX);
-	size_t n;
+	_cleanup_free_ char *r = reply;
+	size_t n = r ? strlen(r) : 0;
 
-	if (!out)
-		return;
-	if (strcmp(cl->line, "stats") == 0)
-		n = control_format_stats(c->ports, c->nports, out, CONTROL_REPLY_MAX);
-	else
-		n = (size_t)snprintf(out, CONTROL_REPLY_MAX, "error: unknown command\n");
-	/* Non-blocking: a client that does not read gets a short answer, never a stalled daemon. */
-	if (send(fd, out, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-		log_debug("control: reply not sent: %s", strerror(errno));
+	if (!r)
+		return false;
+	if (cl->out_len - cl->out_off + n + 1 > CONTROL_PENDING_MAX) {
+		log_rl(&cl->ctl->rl, LOG_LVL_WARN,
+		       "control: client (uid %u) does not read its replies: dropped",
+		       (unsigned)cl->uid);
+		return false;
+	}
+	if (cl->out_off && cl->out_off == cl->out_len)
+		cl->out_off = cl->out_len = 0;
+	if (cl->out_len + n + 1 > cl->out_cap) {
+		size_t cap = cl->out_len + n + 1 + 4096;
+		char *nb = realloc(cl->out, cap);
+
+		if (!nb)
+			return false;
+		cl->out = nb;
+		cl->out_cap = cap;
+	}
+	memcpy(cl->out + cl->out_len, r, n);
+	cl->out[cl->out_len + n] = '\n';
+	cl->out_len += n + 1;
+	return true;
 }
 
-/* Reads a client's command line (bounded); answers once it is complete. */
+/*
+ * Sends what is queued without blocking and watches for writability while something is left.
+ * Returns false when the client is gone (closed here).
+ */
+static bool client_flush(struct client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->ev.fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			client_close(cl);
+			return false;
+		}
+		cl->out_off += (size_t)n;
+	}
+	if (cl->out_off == cl->out_len && cl->closing) {
+		client_close(cl);
+		return false;
+	}
+	/* While replies wait, stop reading requests: the client must read first. */
+	loop_mod(cl->ctl->loop, &cl->ev, cl->out_off < cl->out_len ? EPOLLOUT : EPOLLIN);
+	return true;
+}
+
+/* Answers every complete line in the input buffer. False when the client must go. */
+static bool client_lines(struct client *cl)
+{
+	size_t start = 0;
+	char *nl;
+
+	while ((nl = memchr(cl->in + start, '\n', cl->in_len - start))) {
+		size_t len = (size_t)(nl - (cl->in + start));
+
+		cl->active_ms = now_ms();
+		if (!client_queue(cl, api_handle(cl->ctl->api, cl->in + start, len)))
+			return false;
+		start += len + 1;
+	}
+	memmove(cl->in, cl->in + start, cl->in_len - start);
+	cl->in_len -= start;
+	if (cl->in_len == CONTROL_LINE_MAX) {
+		/* A line this long is no request of ours: say so and hang up. */
+		cl->closing = true;
+		return client_queue(
+			cl, api_error_reply("too-large", "request line longer than 65536 bytes"));
+	}
+	return true;
+}
+
+/* Client readable or writable. */
 static void on_client(struct ev *ev, uint32_t events)
 {
 	struct client *cl = container_of(ev, struct client, ev);
-	ssize_t n = recv(ev->fd, cl->line + cl->len, sizeof(cl->line) - 1 - cl->len, MSG_DONTWAIT);
-	char *nl;
+	ssize_t n;
 
-	if (n < 0 && errno == EAGAIN)
+	if (events & EPOLLOUT) {
+		client_flush(cl);
+		return;
+	}
+	n = recv(ev->fd, cl->in + cl->in_len, CONTROL_LINE_MAX - cl->in_len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
 		client_close(cl);
 		return;
 	}
-	cl->len += (size_t)n;
-	cl->line[cl->len] = '\0';
-	nl = strchr(cl->line, '\n');
-	if (!nl && cl->len < sizeof(cl->line) - 1)
+	cl->in_len += (size_t)n;
+	if (!client_lines(cl)) {
+		client_close(cl);
 		return;
-	if (nl)
-		*nl = '\0';
-	if (nl && nl > cl->line && nl[-1] == '\r')
-		nl[-1] = '\0';
-	client_answer(cl, ev->fd);
-	client_close(cl);
+	}
+	client_flush(cl);
 }
 
-/* Accepts a control client, up to CONTROL_MAX_CLIENTS at once. */
+/* True when the peer may use the control API: root, our own user, or a member of c->gid. */
+static bool peer_allowed(const struct control *c, int fd, uid_t *ret_uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	gid_t groups[256];
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	*ret_uid = cred.uid;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return true;
+	if (c->gid == (gid_t)-1)
+		return false;
+	if (cred.gid == c->gid)
+		return true;
+	len = sizeof(groups);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+		if (groups[i] == c->gid)
+			return true;
+	return false;
+}
+
+/* Accepts a client, up to CONTROL_MAX_CLIENTS at once. */
 static void on_accept(struct ev *ev, uint32_t events)
 {
 	struct control *c = container_of(ev, struct control, ev);
 	_cleanup_close_ int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct client *cl;
 	unsigned slot;
+	bool allowed;
 
 	if (fd < 0)
 		return;
 	for (slot = 0; slot < CONTROL_MAX_CLIENTS && c->clients[slot]; slot++)
 		;
 	if (slot == CONTROL_MAX_CLIENTS) {
-		log_warn("control: too many clients, refusing one");
+		log_rl(&c->rl, LOG_LVL_WARN, "control: %d clients already, refusing one",
+		       CONTROL_MAX_CLIENTS);
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return;
+	cl->in = malloc(CONTROL_LINE_MAX);
+	if (!cl->in) {
+		free(cl);
+		return;
+	}
 	cl->ctl = c;
+	cl->uid = (uid_t)-1;
+	cl->active_ms = now_ms();
 	ev_init(&cl->ev, on_client);
+	allowed = peer_allowed(c, fd, &cl->uid);
 	if (loop_add(c->loop, &cl->ev, fd, EPOLLIN) < 0) {
+		free(cl->in);
 		free(cl);
 		return;
 	}
 	TAKE_FD(fd);
 	c->clients[slot] = cl;
+	if (!allowed) {
+		char msg[128];
+
+		log_rl(&c->rl, LOG_LVL_WARN, "control: uid %u is not allowed: refused",
+		       (unsigned)cl->uid);
+		snprintf(msg, sizeof(msg), "uid %u may not use this control socket",
+			 (unsigned)cl->uid);
+		cl->closing = true;
+		if (client_queue(cl, api_error_reply("permission-denied", msg)))
+			client_flush(cl);
+		else
+			client_close(cl);
+	}
 }
 
-int control_new(struct loop *l, const char *path, struct port *const *ports, unsigned n,
+/* Once a second: drops clients that sent no complete request for CONTROL_IDLE_MS. */
+static void on_timer(struct ev *ev, uint32_t events)
+{
+	struct control *c = container_of(ev, struct control, timer_ev);
+	uint64_t v, now = now_ms();
+
+	if (read(c->timer_fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: a spurious wake-up. */
+	}
+	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct client *cl = c->clients[i];
+
+		if (cl && now - cl->active_ms > CONTROL_IDLE_MS) {
+			log_rl(&c->rl, LOG_LVL_INFO, "control: idle client (uid %u) dropped",
+			       (unsigned)cl->uid);
+			client_close(cl);
+		}
+	}
+}
+
+/* Creates the socket's directory if it is missing (one level, mode 0755). */
+static void make_dir(const char *path)
+{
+	char copy[sizeof(((struct control *)0)->path)];
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	if (mkdir(dirname(copy), 0755) < 0 && errno != EEXIST)
+		log_debug("control: mkdir for %s: %s", path, strerror(errno));
+}
+
+int control_new(struct loop *l, const char *path, gid_t gid, struct api_ctx *ctx,
 		struct control **ret)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	struct control *c;
-	struct stat st;
-	int r;
+	int fd, r;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(c->path))
 		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	make_dir(path);
+	fd = unix_listen(path, 16, true);
 	if (fd < 0)
-		return -errno;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		unlink(path);
+		return fd;
+	/* Who may connect is decided by credentials at accept; the mode only keeps others off. */
+	if (chmod(path, 0660) < 0 || (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)) {
+		r = -errno;
+		goto fail_fd;
 	}
-	strcpy(sa.sun_path, path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0)
-		return -errno;
 	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->loop = l;
-	strcpy(c->path, path);
-	c->ports = ports;
-	c->nports = n;
-	ev_init(&c->ev, on_accept);
-	r = loop_add(l, &c->ev, fd, EPOLLIN);
-	if (r < 0) {
-		unlink(path);
-		free(c);
-		return r;
+	if (!c) {
+		r = -ENOMEM;
+		goto fail_fd;
 	}
-	c->fd = TAKE_FD(fd);
+	c->loop = l;
+	c->fd = fd;
+	c->gid = gid;
+	c->api = ctx;
+	c->rl = (struct ratelimit)RATELIMIT_INIT;
+	strcpy(c->path, path);
+	ev_init(&c->ev, on_accept);
+	ev_init(&c->timer_ev, on_timer);
+	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (c->timer_fd < 0 || timerfd_settime(c->timer_fd, 0, &its, NULL) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = loop_add(l, &c->timer_ev, c->timer_fd, EPOLLIN);
+	if (r < 0)
+		goto fail;
+	r = loop_add(l, &c->ev, fd, EPOLLIN);
+	if (r < 0)
+		goto fail;
 	*ret = c;
 	return 0;
+fail:
+	loop_del(l, &c->timer_ev);
+	safe_close(c->timer_fd);
+	free(c);
+fail_fd:
+	close(fd);
+	unlink(path);
+	return r;
 }
 
 void control_free(struct control *c)
@@ -185,7 +343,9 @@ void control_free(struct control *c)
 		if (c->clients[i])
 			client_close(c->clients[i]);
 	loop_del(c->loop, &c->ev);
+	loop_del(c->loop, &c->timer_ev);
 	safe_close(c->fd);
+	safe_close(c->timer_fd);
 	unlink(c->path);
 	free(c);
 }

@@ -1,22 +1,31 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Control socket: a unix stream socket taking one text command per connection ("stats") and
- * answering with one line per port. The seed of the control API; vhostctl is its client.
+ * The control socket: the transport of the control API (doc/control-api.md). Clients are
+ * untrusted: their credentials are checked, their requests and pending replies are bounded,
+ * idle ones are dropped, and the daemon never blocks on one.
  */
 #pragma once
 
-#include <stddef.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "daemon/api.h"
 
 struct loop;
-struct port;
 struct control;
 
-/* Listens on path. ports[0..n) must outlive the control socket. Returns 0 or a negative errno. */
-int control_new(struct loop *l, const char *path, struct port *const *ports, unsigned n,
+#define CONTROL_MAX_CLIENTS 16
+#define CONTROL_LINE_MAX    65536      /* a request with its newline */
+#define CONTROL_PENDING_MAX (4u << 20) /* reply bytes waiting for a client */
+#define CONTROL_IDLE_MS	    30000      /* without a complete request */
+
+/*
+ * Listens on path (mode 0660; group gid unless it is (gid_t)-1, whose members are then served
+ * too; the directory is created if missing). Requests go to api_handle(ctx). A live socket at
+ * path (another vhostd) gives -EADDRINUSE. Returns 0 or a negative errno.
+ */
+int control_new(struct loop *l, const char *path, gid_t gid, struct api_ctx *ctx,
 		struct control **ret);
 
 /* Closes every client and the socket, removing its file. NULL is fine. */
 void control_free(struct control *c);
-
-/* Formats the stats of every port into buf (NUL-terminated); returns the length. */
-size_t control_format_stats(struct port *const *ports, unsigned n, char *buf, size_t len);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "daemon/portcfg.h"
 #include "dataplane/qp.h"
 #include "dataplane/worker.h"
 #include "net/features.h"
@@ -27,6 +28,7 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/unix.h"
 #include "vhost/dev.h"
 #include "vhost/ringstate.h"
 
@@ -275,26 +277,15 @@ static void on_timer(struct ev *ev, uint32_t events)
 /* Creates the listening socket, replacing a stale socket file but never another kind of file. */
 static int port_listen(struct port *p)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct stat st;
+	int fd = unix_listen(p->cfg.socket, 4, false);
 
+	if (fd == -EEXIST)
+		log_error("%s: %s exists and is not a socket", p->cfg.name, p->cfg.socket);
+	else if (fd < 0)
+		log_error("%s: cannot listen on %s: %s", p->cfg.name, p->cfg.socket, strerror(-fd));
 	if (fd < 0)
-		return -errno;
-	if (lstat(p->cfg.socket, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			log_error("%s: %s exists and is not a socket", p->cfg.name, p->cfg.socket);
-			return -EEXIST;
-		}
-		unlink(p->cfg.socket);
-	}
-	memcpy(sa.sun_path, p->cfg.socket, sizeof(p->cfg.socket));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		int r = -errno;
-		log_error("%s: cannot listen on %s: %s", p->cfg.name, p->cfg.socket, strerror(-r));
-		return r;
-	}
-	p->listen_fd = TAKE_FD(fd);
+		return fd;
+	p->listen_fd = fd;
 	return 0;
 }
 
@@ -431,15 +422,27 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		 cfg->client ? "connecting to" : "listening on", cfg->socket, p->be->ops->name,
 		 cfg->backend == PORT_BACKEND_TAP ? " " : "",
 		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues,
-		 cfg->poll == POLL_EVENT  ? "event"
-		 : cfg->poll == POLL_BUSY ? "busy"
-					  : "adaptive",
-		 worker_index(worker_get(cfg->worker_base)));
+		 poll_mode_name(cfg->poll), worker_index(worker_get(cfg->worker_base)));
 	*ret = p;
 	return 0;
 fail:
 	port_free(p);
 	return r;
+}
+
+void port_remove(struct port *p)
+{
+	char path[sizeof(p->cfg.socket) + sizeof(".state")];
+
+	if (!p)
+		return;
+	snprintf(path, sizeof(path), "%s.state", p->cfg.socket);
+	if (p->state) {
+		port_free(p);
+		unlink(path); /* the port is gone for good: nothing will resume its rings */
+		return;
+	}
+	port_free(p);
 }
 
 void port_free(struct port *p)
@@ -507,4 +510,82 @@ size_t port_format_stats(struct port *p, char *buf, size_t len)
 	if (n < 0)
 		return 0;
 	return (size_t)n < len ? (size_t)n : len - 1;
+}
+
+void port_snapshot(struct port *p, struct port_info *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	port_lock(p);
+	ret->connected = p->connected;
+	ret->offered = p->dev.offered;
+	ret->features = p->dev.features;
+	ret->offered_proto = p->dev.offered_proto;
+	ret->proto = p->dev.proto;
+	ret->nrings = p->dev.nvrings;
+	for (unsigned i = 0; i < p->dev.nvrings; i++) {
+		const struct vu_ring *r = &p->dev.ring[i];
+		struct port_ring_info *ri = &ret->ring[i];
+		struct port_queue_stats *qs = &ret->q[i / 2];
+
+		ri->size = r->num_set ? r->vq.num : 0;
+		ri->started = r->started;
+		ri->enabled = r->enabled;
+		ri->packed = r->vq.packed;
+		ri->broken = r->vq.broken;
+		ri->kick_fd = r->kick_fd >= 0;
+		if (p->connected && r->vq.broken)
+			ret->broken = true;
+		if (r->vq.log)
+			ret->dirty_log = true;
+		qs->ring_faults += r->vq.faults;
+		if (i % 2) {
+			qs->tx_kicks = r->vq.kicks;
+			qs->tx_calls = r->vq.calls;
+		} else {
+			qs->rx_kicks = r->vq.kicks;
+			qs->rx_calls = r->vq.calls;
+		}
+	}
+	ret->nqueues = p->cfg.queues;
+	for (unsigned q = 0; q < p->cfg.queues; q++)
+		vnet_stats_queue(p->net, q, &ret->q[q].st);
+	ret->announces = vnet_announces(p->net);
+	if (p->dev.log)
+		ret->log_overflows = p->dev.log->overflows;
+	ret->nworkers = p->nworkers;
+	for (unsigned i = 0; i < p->nworkers; i++)
+		ret->workers[i] = worker_index(p->workers[i]);
+	port_unlock(p);
+}
+
+void port_set_poll(struct port *p, enum poll_mode m)
+{
+	port_lock(p);
+	p->cfg.poll = m;
+	for (unsigned q = 0; q < p->cfg.queues; q++)
+		qp_set_mode(&p->qp[q], m);
+	port_unlock(p);
+	log_info("%s: poll=%s", p->cfg.name, poll_mode_name(m));
+}
+
+void port_stats_total(const struct port_info *pi, struct port_queue_stats *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	for (unsigned q = 0; q < pi->nqueues; q++) {
+		const struct port_queue_stats *s = &pi->q[q];
+
+		ret->st.tx_packets += s->st.tx_packets;
+		ret->st.tx_bytes += s->st.tx_bytes;
+		ret->st.tx_dropped += s->st.tx_dropped;
+		ret->st.tx_errors += s->st.tx_errors;
+		ret->st.rx_packets += s->st.rx_packets;
+		ret->st.rx_bytes += s->st.rx_bytes;
+		ret->st.rx_dropped += s->st.rx_dropped;
+		ret->st.rx_oversize += s->st.rx_oversize;
+		ret->tx_kicks += s->tx_kicks;
+		ret->rx_kicks += s->rx_kicks;
+		ret->tx_calls += s->tx_calls;
+		ret->rx_calls += s->rx_calls;
+		ret->ring_faults += s->ring_faults;
+	}
 }

@@ -9,6 +9,8 @@
 #include <sys/un.h>
 
 #include "dataplane/qp.h"
+#include "net/vnet.h"
+#include "vhost/proto.h"
 
 struct loop;
 struct port;
@@ -41,6 +43,9 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret);
 /* Disconnects, removes the socket we created, destroys the back-end. NULL is fine. */
 void port_free(struct port *p);
 
+/* port_free() for a port deleted for good: its ring state file goes too. NULL is fine. */
+void port_remove(struct port *p);
+
 /* Writes the port's one-line status and counters (with '\n') into buf; returns its length. */
 size_t port_format_stats(struct port *p, char *buf, size_t len);
 
@@ -52,3 +57,39 @@ const struct port_config *port_config(const struct port *p);
 
 /* The port's name. */
 const char *port_name(const struct port *p);
+
+/* One ring as port_snapshot() saw it. */
+struct port_ring_info {
+	unsigned size; /* 0 until the front-end set it */
+	bool started, enabled, packed, broken;
+	bool kick_fd; /* started with a kick eventfd (false: the front-end has us poll it) */
+};
+
+/* One queue pair's counters (tx: what the guest sent; rx: what it received). */
+struct port_queue_stats {
+	struct vnet_stats st;
+	uint64_t tx_kicks, rx_kicks, tx_calls, rx_calls, ring_faults;
+};
+
+/* What a port is and does, read in one go with the port locked. */
+struct port_info {
+	bool connected, broken, dirty_log;
+	uint64_t offered, features; /* virtio features: offered, negotiated */
+	uint64_t offered_proto, proto;
+	uint64_t log_overflows, announces;
+	unsigned nrings;
+	struct port_ring_info ring[VU_MAX_VRINGS];
+	unsigned nworkers;
+	unsigned workers[VU_MAX_QUEUE_PAIRS]; /* indexes, ascending */
+	unsigned nqueues;
+	struct port_queue_stats q[VU_MAX_QUEUE_PAIRS];
+};
+
+/* Fills *ret from the port's current state and counters. */
+void port_snapshot(struct port *p, struct port_info *ret);
+
+/* Switches every queue pair of the port to poll mode m (the port's poll= changes too). */
+void port_set_poll(struct port *p, enum poll_mode m);
+
+/* Sums the queue pairs of pi into *ret. */
+void port_stats_total(const struct port_info *pi, struct port_queue_stats *ret);

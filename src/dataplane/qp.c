@@ -222,6 +222,7 @@ static void on_rx_kick(struct ev *ev, uint32_t events)
 	struct qp *qp = container_of(ev, struct qp, rx_kick);
 
 	drain_eventfd(ev->fd);
+	qp->dev->ring[2 * qp->q].vq.kicks++;
 	qp->rx_wait_guest = false;
 	qp->be_readable = true; /* buffers arrived: try the back-end again */
 	sync_backend(qp);
@@ -234,6 +235,7 @@ static void on_tx_kick(struct ev *ev, uint32_t events)
 	struct qp *qp = container_of(ev, struct qp, tx_kick);
 
 	drain_eventfd(ev->fd);
+	qp->dev->ring[2 * qp->q + 1].vq.kicks++;
 	run_pair(qp);
 }
 
@@ -289,6 +291,16 @@ void qp_fini(struct qp *qp)
 	/* The pair's memory goes with its port: it must not stay on the worker's deferred list
 	 * (a port freed under traffic left it there, and the worker then ran freed memory). */
 	loop_undefer(worker_loop(qp->w), &qp->work);
+}
+
+void qp_set_mode(struct qp *qp, enum poll_mode mode)
+{
+	qp->mode = mode;
+	/* A poller left running would keep polling in any mode: the pair's next pass decides
+	 * again (event mode re-enables the guest's notifications on it). */
+	if (mode != POLL_BUSY)
+		qp->poller.active = false;
+	qp_sync(qp);
 }
 
 void qp_sync(struct qp *qp)

@@ -48,5 +48,8 @@ void qp_fini(struct qp *qp);
 /* Re-arms qp after its rings changed state (started, stopped, enabled, new kick fd). */
 void qp_sync(struct qp *qp);
 
+/* Switches the pair to another poll mode, rearming it as qp_sync() does. */
+void qp_set_mode(struct qp *qp, enum poll_mode mode);
+
 /* Parses "event|busy|adaptive". Returns 0 or -EINVAL. */
 int poll_mode_parse(const char *s, enum poll_mode *ret);

@@ -141,6 +141,17 @@ void vnet_free(struct vnet *n)
 	free(n);
 }
 
+void vnet_stats_queue(const struct vnet *n, unsigned q, struct vnet_stats *ret)
+{
+	*ret = n->qs[q].st;
+	ret->announces = 0;
+}
+
+uint64_t vnet_announces(const struct vnet *n)
+{
+	return n->announces;
+}
+
 void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret)
 {
 	memset(ret, 0, sizeof(*ret));

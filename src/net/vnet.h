@@ -85,6 +85,12 @@ void vnet_deliver_burst(struct vnet *n, unsigned q, struct be_frame *f, unsigned
 /* Publishes what vnet_deliver() put in queue pair q's receive ring and notifies the guest. */
 void vnet_rx_flush(struct vnet *n, unsigned q);
 
+/* Queue pair q's counters (announces aside); call with the owning workers' locks held. */
+void vnet_stats_queue(const struct vnet *n, unsigned q, struct vnet_stats *ret);
+
+/* RARPs sent for the guest after migrations; call with the port locked. */
+uint64_t vnet_announces(const struct vnet *n);
+
 /* Sums the per-queue counters; call with the owning workers' locks held. */
 void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret);
 

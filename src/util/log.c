@@ -4,10 +4,15 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
-static enum log_level min_level = LOG_LVL_INFO;
+/* Read by every thread, written by the control thread (`vhostctl set log-level`). */
+static int min_level = LOG_LVL_INFO;
+/* stderr is the journal's stream (JOURNAL_STREAM names it): lines carry "<N>" priorities. */
+static bool to_journal;
 
 static const char *const level_names[] = {
 	[LOG_LVL_DEBUG] = "debug",
@@ -18,7 +23,18 @@ static const char *const level_names[] = {
 
 void log_set_level(enum log_level level)
 {
-	min_level = level;
+	__atomic_store_n(&min_level, (int)level, __ATOMIC_RELAXED);
+}
+
+void log_init(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long dev, ino;
+	struct stat st;
+
+	/* systemd sets JOURNAL_STREAM=DEV:INODE for the stream it connected stdout/stderr to. */
+	to_journal = js && sscanf(js, "%lu:%lu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+		     st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
 }
 
 int log_parse_level(const char *s, enum log_level *ret)
@@ -46,13 +62,21 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 	int saved = errno;
 
-	if (level < min_level)
+	static const char prio[] = { [LOG_LVL_DEBUG] = '7',
+				     [LOG_LVL_INFO] = '6',
+				     [LOG_LVL_WARN] = '4',
+				     [LOG_LVL_ERROR] = '3' };
+
+	if ((int)level < __atomic_load_n(&min_level, __ATOMIC_RELAXED))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	/* One fprintf per line so lines from a single process never interleave. */
-	fprintf(stderr, "vhostd: %s: %s\n", level_names[level], line);
+	if (to_journal)
+		fprintf(stderr, "<%c>%s: %s\n", prio[level], level_names[level], line);
+	else
+		fprintf(stderr, "vhostd: %s: %s\n", level_names[level], line);
 	errno = saved;
 }
 

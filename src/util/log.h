@@ -21,7 +21,9 @@ struct ratelimit {
 		.interval_ms = 5000, .burst = 5                                                    \
 	}
 
-/* Sets the minimum level printed. */
+/* Looks whether stderr goes to the journal (then lines carry syslog priorities). */
+void log_init(void);
+/* Sets the minimum level printed (any thread). */
 void log_set_level(enum log_level level);
 /* Parses "debug|info|warn|error"; returns 0 and sets *ret, or -EINVAL (ret untouched). */
 int log_parse_level(const char *s, enum log_level *ret);

@@ -418,7 +418,10 @@ static int h_get_vring_base(struct vu_dev *dev, struct vu_msg *msg)
 /* Signals the call fd of a ring that owes the guest an interrupt (see vu_ring.owe_call). */
 static void call_owed(struct vu_ring *ring)
 {
-	if (ring->owe_call && ring->vq.call_fd >= 0 && eventfd_write(ring->vq.call_fd, 1) < 0) {
+	if (!ring->owe_call || ring->vq.call_fd < 0)
+		return;
+	ring->vq.calls++;
+	if (eventfd_write(ring->vq.call_fd, 1) < 0) {
 		/* A saturated counter: the guest will look anyway. */
 	}
 }

@@ -30,6 +30,8 @@ void virtq_reset(struct virtq *vq)
 
 	virtq_init(vq, keep.name);
 	vq->faults = keep.faults; /* counters outlive connections */
+	vq->calls = keep.calls;
+	vq->kicks = keep.kicks;
 	vq->indirect_buf = keep.indirect_buf;
 	vq->pk_ndesc = keep.pk_ndesc;
 	vq->pk_start = keep.pk_start;
@@ -76,6 +78,7 @@ void virtq_signal(struct virtq *vq)
 {
 	uint64_t one = 1;
 
+	vq->calls++;
 	if (write(vq->call_fd, &one, sizeof(one)) < 0) {
 		/* EAGAIN means the counter is saturated: the guest will see it anyway. */
 	}

@@ -58,6 +58,9 @@ struct virtq {
 	bool kicks_off; /* split: we set VRING_USED_F_NO_NOTIFY (only written when it changes) */
 	bool broken;
 	uint64_t faults;
+	/* Counters for the operator (they outlive connections): notifications we sent the
+	 * guest, and kicks the worker read from the kick eventfd (polled rings take none). */
+	uint64_t calls, kicks;
 	void *indirect_buf; /* scratch copy of an indirect table that straddles regions */
 	/* Packed rings (virtio 1.x 2.8); see packed.c. */
 	bool avail_wrap,

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <json-c/json.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -97,8 +98,11 @@ static void parse_stats_line(char *line, struct t_stats *s)
 
 int t_stats(const char *ctl, const char *port, struct t_stats *ret)
 {
+	static const char req[] = "{\"id\":1,\"op\":\"stats\",\"args\":{\"format\":\"kv\"}}\n";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[8192], want[64];
+	static char buf[65536];
+	struct json_object *reply = NULL, *res, *text;
+	char want[64], *kv = NULL;
 	size_t got = 0;
 	int fd, r = -ENOENT;
 
@@ -106,11 +110,13 @@ int t_stats(const char *ctl, const char *port, struct t_stats *ret)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "stats\n", 6) != 6) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1) {
 		r = -errno;
 		goto out;
 	}
-	for (;;) {
+	/* One reply line: {"id":1,"ok":true,"result":{"text":"port=... \n..."}} */
+	while (!memchr(buf, '\n', got)) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
@@ -119,17 +125,26 @@ int t_stats(const char *ctl, const char *port, struct t_stats *ret)
 			goto out;
 		}
 		n = read(fd, buf + got, sizeof(buf) - 1 - got);
-		if (n < 0) {
-			r = -errno;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EPROTO;
 			goto out;
 		}
-		if (n == 0 || got + (size_t)n >= sizeof(buf) - 1)
-			break;
 		got += (size_t)n;
+		if (got == sizeof(buf) - 1) {
+			r = -E2BIG;
+			goto out;
+		}
 	}
 	buf[got] = '\0';
+	reply = json_tokener_parse(buf);
+	if (!reply || !json_object_object_get_ex(reply, "result", &res) ||
+	    !json_object_object_get_ex(res, "text", &text)) {
+		r = -EPROTO;
+		goto out;
+	}
+	kv = strdup(json_object_get_string(text));
 	snprintf(want, sizeof(want), "port=%s", port);
-	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+	for (char *save = NULL, *line = kv ? strtok_r(kv, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		size_t wl = strlen(want);
 
@@ -141,6 +156,8 @@ int t_stats(const char *ctl, const char *port, struct t_stats *ret)
 		}
 	}
 out:
+	free(kv);
+	json_object_put(reply);
 	close(fd);
 	return r;
 }

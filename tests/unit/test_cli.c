@@ -331,9 +331,31 @@ static void test_parse_options(void **state)
 	assert_int_equal(out.nports, 1);
 	assert_string_equal(out.ports[0].name, "vm0");
 	assert_int_equal(out.level, LOG_LVL_INFO);
-	assert_null(out.control);
+	assert_false(out.level_set);
+	assert_string_equal(out.control, CLI_DEFAULT_CONTROL);
+	assert_false(out.control_set);
+	assert_null(out.config);
+	assert_null(out.metrics);
+	assert_null(out.control_group);
 	assert_int_equal(out.ready_fd, -1);
 	assert_false(out.help);
+
+	/* No port at all is fine while there is a way to add them (control socket or file). */
+	assert_int_equal(PARSE("--log-level", "warn"), 0);
+	assert_int_equal(out.nports, 0);
+	assert_true(out.level_set);
+	assert_int_equal(PARSE("--no-control"), -EINVAL);
+	assert_int_equal(PARSE("--no-control", "--config", "/etc/x.conf"), 0);
+	assert_string_equal(out.config, "/etc/x.conf");
+	assert_null(out.control);
+	assert_true(out.control_set);
+	assert_int_equal(PARSE("--metrics", "127.0.0.1:9417", "--control-group", "kvm"), 0);
+	assert_string_equal(out.metrics, "127.0.0.1:9417");
+	assert_string_equal(out.control_group, "kvm");
+	assert_int_equal(PARSE("--metrics", "9417"), -EINVAL);
+	assert_int_equal(PARSE("--metrics", ""), -EINVAL);
+	assert_int_equal(PARSE("--config", ""), -EINVAL);
+	assert_int_equal(PARSE("--control-group", ""), -EINVAL);
 
 	assert_int_equal(PARSE("--log-level", "debug", "--control", "/run/ctl", "--ready-fd", "7",
 			       "--port=" GOOD),
@@ -364,7 +386,7 @@ static void test_parse_options(void **state)
 	assert_int_equal(PARSE("--port", GOOD, "--bogus"), -EINVAL);
 	assert_int_equal(PARSE("--port"), -EINVAL);
 	assert_int_equal(PARSE("--port", "name=x"), -EINVAL);
-	assert_int_equal(PARSE("--log-level", "warn"), -EINVAL); /* no port */
+	assert_int_equal(PARSE("--log-level", "warn", "--no-control"), -EINVAL); /* no port */
 }
 
 /* Two ports may not share a name, a socket or a tap. */
