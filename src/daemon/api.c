@@ -609,6 +609,15 @@ static int dispatch(struct api_ctx *ctx, struct json_object *req, struct json_ob
 	return op->fn(ctx, args, res, e);
 }
 
+/* True when s[0..len) holds only spaces, tabs and carriage returns. */
+static bool blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
 char *api_handle(struct api_ctx *ctx, const char *line, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new_ex(API_MAX_DEPTH);
@@ -622,8 +631,7 @@ char *api_handle(struct api_ctx *ctx, const char *line, size_t len)
 	req = json_tokener_parse_ex(tok, line, (int)len);
 	/* The whole line must be one value: trailing bytes (other than spaces) are an error. */
 	if (!req || json_tokener_get_error(tok) != json_tokener_success ||
-	    strspn(line + json_tokener_get_parse_end(tok), " \t\r") !=
-		    len - json_tokener_get_parse_end(tok)) {
+	    !blank(line + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
 		fail(&e, "parse-error", "not one JSON value: %s",
 		     req ? "trailing bytes after it"
 			 : json_tokener_error_desc(json_tokener_get_error(tok)));

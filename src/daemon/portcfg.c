@@ -117,6 +117,9 @@ static int set_socket(struct portcfg_builder *b, const char *val, struct cfg_err
 	if (!*val || strlen(val) >= sizeof(b->c.socket))
 		return cfg_fail(err, "socket path empty or longer than %zu",
 				sizeof(b->c.socket) - 1);
+	/* A port is also written as one comma-separated spec (--port, port show). */
+	if (strchr(val, ','))
+		return cfg_fail(err, "socket path may not contain ','");
 	strcpy(b->c.socket, val);
 	return 0;
 }

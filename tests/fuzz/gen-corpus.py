@@ -6,6 +6,7 @@ Deterministic: running it again rewrites the same files; other files there (cras
 for replay) are left alone. Input formats are described at the top of fuzz-vhost-msg.c and
 fuzz-virtq.c.
 """
+import json
 import os
 import struct
 import sys
@@ -462,6 +463,60 @@ def cli_port_seeds():
     }
 
 
+# ---- configuration file, control API requests, metrics HTTP heads ----
+
+
+def config_seeds():
+    return {
+        "full": b"# vhostd.conf\nlog-level = debug\nworkers = 2\ncpus = 0-1\n"
+        b"control = /run/vhostd/control.sock\ncontrol-group = kvm\nmetrics = 127.0.0.1:9417\n\n"
+        b"[port vm0]\nsocket = /run/vm0.sock\nbackend = tap\nifname = vm0\nqueues = 4\n"
+        b"mtu = 9000\nfeatures = -packed, -mrg_rxbuf\npoll = busy\n\n"
+        b"[port a]\nsocket = /run/a.sock\nmode = client\nbackend = port\npeer = b\n"
+        b"[port b]\nsocket = /run/b.sock\nbackend = port\npeer = a\n",
+        "null": b"[port n]\nsocket=/n\nbackend=null\ngen=64\n",
+        "bad-section": b"[bridge x]\n",
+        "dup": b"[port a]\nsocket=/s\nbackend=null\n[port a]\nsocket=/s\nbackend=null\n",
+        "name-key": b"[port a]\nname=b\n",
+        "crlf": b"workers = 1\r\n[port a]\r\nsocket=/s\r\nbackend=null\r\n",
+        "empty": b"",
+        # Found by the fuzzer: a socket path with a comma has no --port spelling.
+        "socket-comma": b"[port W]\nsocket=,s\nbackend=null\n",
+    }
+
+
+def api_seeds():
+    reqs = [
+        {"id": 1, "op": "version"},
+        {"id": "x", "op": "port-list", "args": {}},
+        {"id": 2, "op": "port-show", "args": {"name": "vm0"}},
+        {"id": 3, "op": "port-del", "args": {"name": "vm0"}},
+        {"op": "port-add", "args": {"spec": "name=a,socket=/s,backend=null"}},
+        {"op": "port-add", "args": {"name": "a", "socket": "/s", "backend": "tap",
+                                    "ifname": "t0", "queues": 2, "features": "-packed"}},
+        {"op": "stats", "args": {"format": "prometheus"}},
+        {"op": "stats", "args": {"name": "a", "format": "kv"}},
+        {"op": "set", "args": {"log_level": "debug", "port": "a", "poll": "busy"}},
+        {"op": "reload"},
+    ]
+    seeds = {f"req{i}": json.dumps(r).encode() for i, r in enumerate(reqs)}
+    seeds["deep"] = b'{"op":"version","args":' + b"[" * 100
+    seeds["trailing"] = b'{"op":"version"} {}'
+    seeds["nul"] = b'{"op":"port-show","args":{"name":"a\\u0000b"}}'
+    return seeds
+
+
+def http_head_seeds():
+    return {
+        "get": b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+        "head": b"HEAD /metrics?x=1 HTTP/1.0\r\n\r\n",
+        "post": b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        "lf": b"GET / HTTP/1.1\n\n",
+        "partial": b"GET /metrics HTTP/1.1\r\nHost",
+        "bad": b"GET  HTTP/2.0\r\n\r\n",
+    }
+
+
 # ---- ring state file and packed-ring resume ----
 
 RS_RING = (64 + 8 * 32768 + 4095) // 4096 * 4096
@@ -555,6 +610,9 @@ def main():
     write("virtq-packed", packed_seeds())
     write("cli-port", cli_port_seeds())
     write("ringstate", ringstate_seeds())
+    write("config", config_seeds())
+    write("api", api_seeds())
+    write("http-head", http_head_seeds())
     return 0
 
 
