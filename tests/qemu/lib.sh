@@ -178,6 +178,16 @@ qi_start_iperf_server() {
 	return 1
 }
 
+# qi_cmdline: the guest kernel's command line: serial console, and the job and network
+# parameters guest-init.sh reads (QI_JOB, QI_QUEUES, QI_STREAMS, QI_JOB_ARG when set).
+qi_cmdline() {
+	local append="console=ttyS0 panic=-1 quiet vhostd.job=${QI_JOB:-test}"
+	append="$append vhostd.ip=$QI_GUEST_IP/$QI_PREFIX vhostd.peer=$QI_HOST_IP"
+	append="$append vhostd.queues=${QI_QUEUES:-1} vhostd.streams=${QI_STREAMS:-1}"
+	[ -n "${QI_JOB_ARG:-}" ] && append="$append vhostd.arg=$QI_JOB_ARG"
+	echo "$append"
+}
+
 # qi_start_guest: boots the guest in the background (QI_QEMU_PID); its
 # console goes to $QI_GUEST_LOG. QEMU is killed after QI_QEMU_TIMEOUT seconds.
 qi_start_guest() {
@@ -191,9 +201,7 @@ qi_start_guest() {
 		netdev="vhost-user,id=n0,chardev=c0"
 	fi
 	[ "$QI_QUEUES" -gt 1 ] && netdev="$netdev,queues=$QI_QUEUES"
-	append="console=ttyS0 panic=-1 quiet vhostd.job=$QI_JOB"
-	append="$append vhostd.ip=$QI_GUEST_IP/$QI_PREFIX vhostd.peer=$QI_HOST_IP"
-	append="$append vhostd.queues=$QI_QUEUES vhostd.streams=$QI_STREAMS"
+	append=$(qi_cmdline)
 	# shellcheck disable=SC2054 # commas belong to QEMU option values
 	local qemu=(qemu-system-x86_64 -nodefaults -no-user-config -accel tcg -m 256 -smp 1
 		-object memory-backend-memfd,id=mem0,size=256M,share=on -numa node,memdev=mem0
@@ -339,10 +347,7 @@ qi_launch_guest() {
 		device="$device,mq=on"
 		netdev="$netdev,queues=$QI_QUEUES"
 	fi
-	append="console=ttyS0 panic=-1 quiet vhostd.job=${QI_JOB:-test}"
-	append="$append vhostd.ip=$QI_GUEST_IP/$QI_PREFIX vhostd.peer=$QI_HOST_IP"
-	append="$append vhostd.queues=${QI_QUEUES:-1} vhostd.streams=${QI_STREAMS:-1}"
-	[ -n "${QI_JOB_ARG:-}" ] && append="$append vhostd.arg=$QI_JOB_ARG"
+	append=$(qi_cmdline)
 	: >"$QI_GUEST_LOG"
 	# shellcheck disable=SC2054 # commas belong to QEMU option values
 	timeout -k 10 "${QI_QEMU_TIMEOUT:-180}" qemu-system-x86_64 -chardev "$chardev" \
