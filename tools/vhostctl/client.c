@@ -153,7 +153,8 @@ static int recv_line(struct client *c, int64_t deadline, size_t *ret_len)
 	size_t scanned = 0;
 
 	for (;;) {
-		char *nl = memchr(c->buf + scanned, '\n', c->len - scanned);
+		char *nl =
+			c->len > scanned ? memchr(c->buf + scanned, '\n', c->len - scanned) : NULL;
 		ssize_t n;
 		int r;
 

@@ -184,7 +184,7 @@ static void frame_text(const struct snapshot *cur, const struct snapshot *prev, 
 		struct row r;
 
 		row_compute(&cur->ports[i], prev, cur->t - prev->t, &r);
-		snprintf(name, sizeof(name), "%s", r.s->name);
+		snprintf(name, sizeof(name), "%.*s", NAME_COL, r.s->name);
 		if (strlen(r.s->name) > NAME_COL)
 			name[NAME_COL - 1] = '~';
 		if (!r.rates) {
