@@ -302,7 +302,7 @@ vhostd_start() {
 # vhostd_stats: every port's state and tx_packets (what the guest sent) into VS_STATE/VS_TX.
 vhostd_stats() {
 	local out line name re='^port=([^ ]+) state=([^ ]+) .*tx_packets=([0-9]+) '
-	out=$("$VHOSTCTL" --control "$WORK/ctl" stats) || fail "vhostctl stats failed"
+	out=$("$VHOSTCTL" --control "$WORK/ctl" stats --format=kv) || fail "vhostctl stats failed"
 	VS_STATE=() VS_TX=()
 	while IFS= read -r line; do
 		[[ $line =~ $re ]] || continue

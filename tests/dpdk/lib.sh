@@ -263,20 +263,23 @@ tp_quit() {
 # ---------------------------------------------------------------------------------------------
 # vhostd's counters
 
-# vhostd_query CTL: leaves the answer to "stats" on control socket CTL (one line per port) in
-# VS_OUT.
+# vhostd_query CTL: leaves vhostd's stats in kv form from control socket CTL (one line per port,
+# port=NAME state=STATE key=value ...) in VS_OUT.
 vhostd_query() {
 	if [[ -x $VHOSTCTL ]]; then
-		VS_OUT=$("$VHOSTCTL" --control "$1" stats) || fail "vhostctl stats failed"
+		VS_OUT=$("$VHOSTCTL" --control "$1" stats --format=kv) || fail "vhostctl stats failed"
 	else
-		VS_OUT=$(python3 -c 'import socket,sys
-s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
+		VS_OUT=$(python3 -c 'import json,socket,sys
+s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+s.sendall(b"{\"id\":1,\"op\":\"stats\",\"args\":{\"format\":\"kv\"}}\n")
 d=b""
-while True:
-    b=s.recv(4096)
+while not d.endswith(b"\n"):
+    b=s.recv(65536)
     if not b: break
     d+=b
-sys.stdout.write(d.decode())' "$1") || fail "stats over $1 failed"
+r=json.loads(d)
+if not r.get("ok"): sys.exit("stats: %s" % r.get("error"))
+sys.stdout.write(r["result"]["text"])' "$1") || fail "stats over $1 failed"
 	fi
 }
 

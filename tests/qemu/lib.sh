@@ -248,28 +248,31 @@ qi_kv() {
 	echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print substr($0, length(k) + 2); exit }'
 }
 
-# qi_stats: vhostd's "stats" answer, one line per port ($VHOSTCTL, or
-# $VHOSTD_BUILDDIR/vhostctl, else the control socket directly).
+# qi_stats: vhostd's stats in kv form, one line per port (port=NAME state=STATE key=value ...;
+# $VHOSTCTL, or $VHOSTD_BUILDDIR/vhostctl, else the control socket directly).
 qi_stats() {
 	local ctl=${VHOSTCTL:-}
 	[ -n "$ctl" ] || [ -z "${VHOSTD_BUILDDIR:-}" ] || ctl=$VHOSTD_BUILDDIR/vhostctl
 	if [ -n "$ctl" ] && [ -x "$ctl" ]; then
-		"$ctl" --control "$QI_CTL" stats
+		"$ctl" --control "$QI_CTL" stats --format=kv
 		return
 	fi
 	python3 - "$QI_CTL" <<'EOF'
-import socket, sys
+import json, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(5)
 s.connect(sys.argv[1])
-s.sendall(b"stats\n")
+s.sendall(b'{"id": 1, "op": "stats", "args": {"format": "kv"}}\n')
 buf = b""
-while True:
-    chunk = s.recv(4096)
+while not buf.endswith(b"\n"):
+    chunk = s.recv(65536)
     if not chunk:
         break
     buf += chunk
-sys.stdout.write(buf.decode())
+reply = json.loads(buf)
+if not reply.get("ok"):
+    sys.exit("stats: %s" % reply.get("error"))
+sys.stdout.write(reply["result"]["text"])
 EOF
 }
 
