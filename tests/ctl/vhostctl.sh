@@ -206,13 +206,13 @@ expect 0 "-j version" -j version
 check "-j version: {version, api: 1}" json 'r["api"] == 1 and isinstance(r["version"], str)'
 
 expect 0 "port list" port list
-check "port list: header" has '^NAME +STATE +BACKEND +QUEUES +MODE +WORKER +SOCKET$'
+check "port list: header" has '^NAME +STATE +BACKEND +QUEUES +MODE +WORKERS +SOCKET$'
 check "port list: a and b, null, 1 queue pair, waiting" bash -c "
 	grep -qE '^a +waiting +null +1 +server .*$WORK/a.sock\$' <<<\"\$1\" &&
 	grep -qE '^b +waiting +null +1 +server .*$WORK/b.sock\$' <<<\"\$1\"" _ "$OUT"
 expect 0 "-j port list" -j port list
 check "-j port list: a and b with every member" json \
-	'sorted(p["name"] for p in r["ports"]) == ["a", "b"] and all(set(p) >= {"name", "socket", "mode", "backend", "queues", "state", "worker"} for p in r["ports"])'
+	'sorted(p["name"] for p in r["ports"]) == ["a", "b"] and all(set(p) >= {"name", "socket", "mode", "backend", "queues", "state", "workers"} for p in r["ports"])'
 
 expect 0 "port show a" port show a
 check "port show: key: value lines" bash -c '

@@ -152,10 +152,10 @@ int cmd_port_del(struct invocation *inv)
 /* vhostctl port list: one row per port. */
 int cmd_port_list(struct invocation *inv)
 {
-	static const char *const heads[] = { "NAME", "STATE",  "BACKEND", "QUEUES",
-					     "MODE", "WORKER", "SOCKET" };
-	static const char *const keys[] = { "name", "state",  "backend", "queues",
-					    "mode", "worker", "socket" };
+	static const char *const heads[] = { "NAME", "STATE",	"BACKEND", "QUEUES",
+					     "MODE", "WORKERS", "SOCKET" };
+	static const char *const keys[] = { "name", "state",   "backend", "queues",
+					    "mode", "workers", "socket" };
 	_cleanup_json_ json_object *res = NULL;
 	_cleanup_table_ struct table *t = NULL;
 	json_object *ports;
