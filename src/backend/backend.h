@@ -56,6 +56,8 @@ struct backend_ops {
 	 * NULL; 0 when the device has none to go back to). Returns 0 or a negative errno.
 	 */
 	int (*set_mtu)(struct backend *be, unsigned mtu, unsigned *ret_old);
+	/* Optional: the port is deleted for good; give back what was made to outlive vhostd. */
+	void (*release)(struct backend *be);
 	void (*destroy)(struct backend *be);
 };
 

@@ -37,8 +37,12 @@ struct tap {
 	unsigned mtu;
 	unsigned gso;  /* nonzero when the kernel may hand us GSO frames */
 	bool no_burst; /* the kernel refused RWF_NOWAIT on tun: one syscall per frame */
+	bool ours;     /* vhostd created it (in this run or an earlier one): see TAP_ALIAS */
 	struct ratelimit rl;
 };
+
+/* The interface alias that marks a persistent tap as vhostd's own creation. */
+#define TAP_ALIAS "vhostd"
 
 /* Returns the tap behind a backend pointer. */
 static struct tap *to_tap(struct backend *be)
@@ -291,6 +295,63 @@ static int tap_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
 	return 0;
 }
 
+/* Path of ifname's alias in sysfs (of our network namespace). */
+static void alias_path(const char *ifname, char *buf, size_t len)
+{
+	snprintf(buf, len, "/sys/class/net/%s/ifalias", ifname);
+}
+
+/* Marks a tap we created, so that a later run knows it may remove it. Best effort. */
+static void mark_ours(const char *ifname)
+{
+	char path[64];
+	int fd;
+
+	alias_path(ifname, path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, TAP_ALIAS, strlen(TAP_ALIAS)) < 0)
+		log_debug("tap %s: no alias: %s", ifname, strerror(errno));
+	close(fd);
+}
+
+/* True when ifname carries our alias. */
+static bool marked_ours(const char *ifname)
+{
+	char path[64], alias[32] = "";
+	ssize_t n;
+	int fd;
+
+	alias_path(ifname, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, alias, sizeof(alias) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	alias[n] = '\0';
+	alias[strcspn(alias, "\n")] = '\0';
+	return strcmp(alias, TAP_ALIAS) == 0;
+}
+
+/*
+ * backend_ops.release: the port is deleted for good. A tap vhostd created stops being
+ * persistent, so it goes with the last fd; one an administrator made stays.
+ */
+static void tap_release(struct backend *be)
+{
+	struct tap *t = to_tap(be);
+
+	if (!t->ours || !t->nq)
+		return;
+	if (ioctl(t->fds[0], TUNSETPERSIST, 0) < 0)
+		log_warn("tap %s: cannot remove it: %s", t->ifname, strerror(errno));
+	else
+		log_info("tap %s: removed with its port", t->ifname);
+}
+
 /* backend_ops.destroy: closes every queue fd (a non-persistent tap disappears). */
 static void tap_destroy(struct backend *be)
 {
@@ -313,6 +374,7 @@ static const struct backend_ops tap_ops = {
 	.discard = tap_discard,
 	.max_frame = tap_max_frame,
 	.set_mtu = tap_set_mtu,
+	.release = tap_release,
 	.destroy = tap_destroy,
 };
 
@@ -386,9 +448,13 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 			log_error("tap %s: cannot make it persistent: %s", t->ifname, strerror(-r));
 			goto fail;
 		}
+		mark_ours(t->ifname);
+		t->ours = true;
 		log_info("tap %s: created (persistent: kept across vhostd restarts)", t->ifname);
 	} else {
-		log_info("tap %s: attached to the existing link", t->ifname);
+		t->ours = marked_ours(t->ifname);
+		log_info("tap %s: attached to the existing link%s", t->ifname,
+			 t->ours ? " (one vhostd created)" : "");
 	}
 	r = link_up(t->ifname);
 	if (r < 0) {

@@ -28,8 +28,9 @@ struct client {
 	size_t in_len;
 	char *out; /* replies not sent yet: out[out_off..out_len) */
 	size_t out_len, out_off, out_cap;
-	uint64_t active_ms; /* when it last completed a request (or connected) */
-	bool closing;	    /* close once the replies are out */
+	uint64_t active_ms;   /* when it last completed a request (or connected) */
+	uint64_t progress_ms; /* when its pending replies last got out (or began to wait) */
+	bool closing;	      /* close once the replies are out */
 	uid_t uid;
 };
 
@@ -77,8 +78,10 @@ static bool client_queue(struct client *cl, char *reply)
 		       (unsigned)cl->uid);
 		return false;
 	}
-	if (cl->out_off && cl->out_off == cl->out_len)
+	if (cl->out_off == cl->out_len) {
 		cl->out_off = cl->out_len = 0;
+		cl->progress_ms = now_ms();
+	}
 	if (cl->out_len + n + 1 > cl->out_cap) {
 		size_t cap = cl->out_len + n + 1 + 4096;
 		char *nb = realloc(cl->out, cap);
@@ -113,6 +116,7 @@ static bool client_flush(struct client *cl)
 			return false;
 		}
 		cl->out_off += (size_t)n;
+		cl->progress_ms = now_ms();
 	}
 	if (cl->out_off == cl->out_len && cl->closing) {
 		client_close(cl);
@@ -251,7 +255,10 @@ static void on_accept(struct ev *ev, uint32_t events)
 	}
 }
 
-/* Once a second: drops clients that sent no complete request for CONTROL_IDLE_MS. */
+/*
+ * Once a second: drops clients that sent no complete request for CONTROL_IDLE_MS, and those
+ * whose replies have not moved for CONTROL_STALL_MS (they do not read).
+ */
 static void on_timer(struct ev *ev, uint32_t events)
 {
 	struct control *c = container_of(ev, struct control, timer_ev);
@@ -263,7 +270,14 @@ static void on_timer(struct ev *ev, uint32_t events)
 	for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		struct client *cl = c->clients[i];
 
-		if (cl && now - cl->active_ms > CONTROL_IDLE_MS) {
+		if (!cl)
+			continue;
+		if (cl->out_off < cl->out_len && now - cl->progress_ms > CONTROL_STALL_MS) {
+			log_rl(&c->rl, LOG_LVL_WARN,
+			       "control: client (uid %u) does not read its replies: dropped",
+			       (unsigned)cl->uid);
+			client_close(cl);
+		} else if (now - cl->active_ms > CONTROL_IDLE_MS) {
 			log_rl(&c->rl, LOG_LVL_INFO, "control: idle client (uid %u) dropped",
 			       (unsigned)cl->uid);
 			client_close(cl);

@@ -18,6 +18,7 @@ struct control;
 #define CONTROL_LINE_MAX    65536      /* a request with its newline */
 #define CONTROL_PENDING_MAX (4u << 20) /* reply bytes waiting for a client */
 #define CONTROL_IDLE_MS	    30000      /* without a complete request */
+#define CONTROL_STALL_MS    5000       /* replies waiting without being read */
 
 /*
  * Listens on path (mode 0660; group gid unless it is (gid_t)-1, whose members are then served

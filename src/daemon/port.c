@@ -437,6 +437,8 @@ void port_remove(struct port *p)
 	if (!p)
 		return;
 	snprintf(path, sizeof(path), "%s.state", p->cfg.socket);
+	if (p->be && p->be->ops->release)
+		p->be->ops->release(p->be);
 	if (p->state) {
 		port_free(p);
 		unlink(path); /* the port is gone for good: nothing will resume its rings */

@@ -43,7 +43,10 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret);
 /* Disconnects, removes the socket we created, destroys the back-end. NULL is fine. */
 void port_free(struct port *p);
 
-/* port_free() for a port deleted for good: its ring state file goes too. NULL is fine. */
+/*
+ * port_free() for a port deleted for good: its ring state file goes too, and a tap vhostd
+ * created (persistent so far, for restarts). NULL is fine.
+ */
 void port_remove(struct port *p);
 
 /* Writes the port's one-line status and counters (with '\n') into buf; returns its length. */

@@ -23,8 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Milliseconds on the monotonic clock. */
-static int64_t t_now_ms(void)
+int64_t t_now_ms(void)
 {
 	struct timespec ts;
 

@@ -49,6 +49,9 @@ int t_stats_wait(const char *ctl, const char *port, size_t field, uint64_t want,
 /* Prints a stats line to stderr, for failure reports. */
 void t_stats_print(const char *what, const struct t_stats *s);
 
+/* Milliseconds on the monotonic clock. */
+int64_t t_now_ms(void);
+
 /* True when pid exists and is not a zombie. */
 bool t_alive(pid_t pid);
 
