@@ -51,7 +51,8 @@ int http_parse_head(const char *buf, size_t len, enum http_method *method, char 
 	}
 	if (!end)
 		return -EAGAIN;
-	eol = memchr(buf, '\n', (size_t)(end - buf) + 1);
+	/* The request line ends at the first newline, which the head's end comes after (or is). */
+	eol = memchr(buf, '\n', len);
 	if (!eol)
 		return -EINVAL;
 	if (eol > buf && eol[-1] == '\r')

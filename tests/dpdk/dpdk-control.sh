@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck disable=SC2015 # "A && B || fail": fails when either does, as meant
 #
 # dpdk-control: ports added, deleted and reloaded while a DPDK virtio-user front-end keeps
 # another port busy, all through vhostctl and the configuration file.

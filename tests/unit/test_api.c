@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daemon/api.h"
+#include "daemon/http.h"
 #include "util/loop.h"
 
 static struct api_ctx ctx;
@@ -173,9 +174,58 @@ static void test_depth(void **state)
 	error_is(line, "parse-error", "null");
 }
 
+/* The metrics listener's request line: methods, paths, queries, incomplete and bad heads. */
+static void test_http_head(void **state)
+{
+	static const struct {
+		const char *head;
+		int r;
+		enum http_method m;
+		const char *path;
+	} cases[] = {
+		{ "GET /metrics HTTP/1.1\r\n\r\n", 0, HTTP_GET, "/metrics" },
+		{ "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n", 0, HTTP_GET, "/metrics" },
+		{ "HEAD /metrics?a=b HTTP/1.1\n\n", 0, HTTP_HEAD, "/metrics" },
+		{ "POST /metrics HTTP/1.1\r\n\r\n", 0, HTTP_OTHER, "/metrics" },
+		{ "GET / HTTP/1.1\r\n\r\n", 0, HTTP_GET, "/" },
+		{ "GET /metrics HTTP/1.1\r\nHost: x\r\n", -EAGAIN, 0, NULL },
+		{ "GET /metrics HTTP/1.1", -EAGAIN, 0, NULL },
+		{ "GET /metrics HTTP/2.0\r\n\r\n", -EINVAL, 0, NULL },
+		{ "GET metrics HTTP/1.1\r\n\r\n", -EINVAL, 0, NULL },
+		{ "GET  HTTP/1.1\r\n\r\n", -EINVAL, 0, NULL },
+		{ "GET /a b HTTP/1.1\r\n\r\n", -EINVAL, 0, NULL },
+		{ "GET /\x7f HTTP/1.1\r\n\r\n", -EINVAL, 0, NULL },
+		{ "GARBAGE\r\n\r\n", -EINVAL, 0, NULL },
+	};
+	char path[32];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum http_method m = HTTP_OTHER;
+		int r = http_parse_head(cases[i].head, strlen(cases[i].head), &m, path,
+					sizeof(path));
+
+		if (r != cases[i].r)
+			fail_msg("'%s': %d, want %d", cases[i].head, r, cases[i].r);
+		if (r == 0) {
+			assert_int_equal(m, cases[i].m);
+			assert_string_equal(path, cases[i].path);
+		}
+	}
+	/* A path longer than the caller's buffer is refused, not cut. */
+	{
+		static const char lng[] =
+			"GET /0123456789012345678901234567890123 HTTP/1.1\r\n\r\n";
+		enum http_method m;
+
+		assert_int_equal(http_parse_head(lng, strlen(lng), &m, path, sizeof(path)),
+				 -EINVAL);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_http_head),
 		cmocka_unit_test(test_good_requests),
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_depth),
