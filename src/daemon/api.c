@@ -198,6 +198,7 @@ static void put_counters(struct json_object *o, const struct port_queue_stats *q
 		{ "rx_bytes", offsetof(struct port_queue_stats, st.rx_bytes) },
 		{ "rx_dropped", offsetof(struct port_queue_stats, st.rx_dropped) },
 		{ "rx_oversize", offsetof(struct port_queue_stats, st.rx_oversize) },
+		{ "rx_stale", offsetof(struct port_queue_stats, st.rx_stale) },
 		{ "tx_kicks", offsetof(struct port_queue_stats, tx_kicks) },
 		{ "rx_kicks", offsetof(struct port_queue_stats, rx_kicks) },
 		{ "tx_calls", offsetof(struct port_queue_stats, tx_calls) },

@@ -504,11 +504,12 @@ size_t port_format_stats(struct port *p, char *buf, size_t len)
 		     "port=%s state=%s tx_packets=%" PRIu64 " tx_bytes=%" PRIu64
 		     " tx_dropped=%" PRIu64 " tx_errors=%" PRIu64 " rx_packets=%" PRIu64
 		     " rx_bytes=%" PRIu64 " rx_dropped=%" PRIu64 " rx_oversize=%" PRIu64
-		     " ring_faults=%" PRIu64 " announces=%" PRIu64 " dirty_log=%s"
+		     " rx_stale=%" PRIu64 " ring_faults=%" PRIu64 " announces=%" PRIu64
+		     " dirty_log=%s"
 		     " log_overflows=%" PRIu64 "\n",
 		     p->cfg.name, state, s.tx_packets, s.tx_bytes, s.tx_dropped, s.tx_errors,
-		     s.rx_packets, s.rx_bytes, s.rx_dropped, s.rx_oversize, faults, s.announces,
-		     logging, log_overflows);
+		     s.rx_packets, s.rx_bytes, s.rx_dropped, s.rx_oversize, s.rx_stale, faults,
+		     s.announces, logging, log_overflows);
 	if (n < 0)
 		return 0;
 	return (size_t)n < len ? (size_t)n : len - 1;
@@ -584,6 +585,7 @@ void port_stats_total(const struct port_info *pi, struct port_queue_stats *ret)
 		ret->st.rx_bytes += s->st.rx_bytes;
 		ret->st.rx_dropped += s->st.rx_dropped;
 		ret->st.rx_oversize += s->st.rx_oversize;
+		ret->st.rx_stale += s->st.rx_stale;
 		ret->tx_kicks += s->tx_kicks;
 		ret->rx_kicks += s->rx_kicks;
 		ret->tx_calls += s->tx_calls;

@@ -166,6 +166,7 @@ void vnet_stats_sum(const struct vnet *n, struct vnet_stats *ret)
 		ret->rx_bytes += s->rx_bytes;
 		ret->rx_dropped += s->rx_dropped;
 		ret->rx_oversize += s->rx_oversize;
+		ret->rx_stale += s->rx_stale;
 	}
 	ret->announces = n->announces;
 }
@@ -872,6 +873,7 @@ unsigned vnet_rx_discard(struct vnet *n, unsigned q)
 
 	if (k) {
 		n->qs[q].st.rx_dropped += k;
+		n->qs[q].st.rx_stale += k;
 		log_rl(&n->qs[q].rl, LOG_LVL_INFO,
 		       "%s: discarded %u frame(s) queued on the back-end before receive queue %u "
 		       "started",

@@ -21,6 +21,9 @@ struct vnet_stats {
 	/* Of rx_dropped: frames larger than the guest's receive buffers (without MRG_RXBUF, one
 	 * chain; with it, all the chains the ring had), never delivered in part. */
 	uint64_t rx_oversize;
+	/* Of rx_dropped: frames the back-end queued while no guest listened, thrown away when the
+	 * receive ring started (vnet_rx_discard()). */
+	uint64_t rx_stale;
 	uint64_t announces; /* RARPs sent on the back-end for the guest after a migration */
 };
 

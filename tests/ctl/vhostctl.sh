@@ -254,7 +254,7 @@ check "stats: a table per port" bash -c '
 	grep -qE "^port a: waiting$" <<<"$1" && grep -qE "^port b: waiting$" <<<"$1" &&
 	grep -qE "^QUEUE +RX PKTS +RX BYTES +RX DROP +TX PKTS +TX BYTES +TX DROP +TX ERR +FAULTS$" <<<"$1" &&
 	[ "$(grep -cE "^total +0 +0 B +0 +0 +0 B +0 +0 +0$" <<<"$1")" = 2 ] &&
-	grep -qE "^kicks rx [0-9]+ tx [0-9]+, calls rx [0-9]+ tx [0-9]+, rx oversize 0$" <<<"$1"' \
+	grep -qE "^kicks rx [0-9]+ tx [0-9]+, calls rx [0-9]+ tx [0-9]+, rx oversize 0, rx stale 0$" <<<"$1"' \
 	_ "$OUT"
 expect 0 "stats a" stats a
 check "stats a: only a" bash -c 'grep -q "^port a:" <<<"$1" && ! grep -q "^port b:" <<<"$1"' _ "$OUT"

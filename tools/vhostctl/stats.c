@@ -85,10 +85,10 @@ static int print_port(json_object *p)
 		return out_of_memory();
 	printf("port %s: %s\n", json_str(p, "name"), json_str(p, "state") ?: "-");
 	table_print(t, stdout);
-	printf("kicks rx %s tx %s, calls rx %s tx %s, rx oversize %s\n",
+	printf("kicks rx %s tx %s, calls rx %s tx %s, rx oversize %s, rx stale %s\n",
 	       exact(total, "rx_kicks", b[0]), exact(total, "tx_kicks", b[1]),
 	       exact(total, "rx_calls", b[2]), exact(total, "tx_calls", b[3]),
-	       exact(total, "rx_oversize", b[4]));
+	       exact(total, "rx_oversize", b[4]), exact(total, "rx_stale", b[5]));
 	dl = json_str(p, "dirty_log");
 	printf("announces %s, dirty log %s, log overflows %s\n", exact(p, "announces", b[0]),
 	       !dl		     ? "-"
