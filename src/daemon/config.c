@@ -20,13 +20,17 @@ struct cursor {
 	struct cfg_err *err;
 };
 
-/* Prefixes err with "FNAME:LINE: ". Returns -EINVAL. */
+/* Prefixes err with "FNAME:LINE: " (the message's end gives way when both do not fit). */
 static int at_line(const struct cursor *cur)
 {
-	char msg[sizeof(cur->err->msg)];
+	char *msg = cur->err->msg, prefix[sizeof(cur->err->msg) / 2];
+	int n = snprintf(prefix, sizeof(prefix), "%s:%u: ", cur->fname, cur->line);
+	size_t pl = n < 0 ? 0 : MIN((size_t)n, sizeof(prefix) - 1), ml = strlen(msg);
 
-	snprintf(msg, sizeof(msg), "%s", cur->err->msg);
-	snprintf(cur->err->msg, sizeof(cur->err->msg), "%s:%u: %s", cur->fname, cur->line, msg);
+	ml = MIN(ml, sizeof(cur->err->msg) - 1 - pl);
+	memmove(msg + pl, msg, ml);
+	memcpy(msg, prefix, pl);
+	msg[pl + ml] = '\0';
 	return -EINVAL;
 }
 

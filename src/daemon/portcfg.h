@@ -13,7 +13,7 @@
 
 /* A message for the operator that names the key or value at fault. */
 struct cfg_err {
-	char msg[256];
+	char msg[512];
 };
 
 /* Sets err's message (printf format). Returns -EINVAL, for `return cfg_fail(...)`. */

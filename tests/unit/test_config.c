@@ -143,10 +143,9 @@ static void test_bad_lines(void **state)
 static void test_limits(void **state)
 {
 	size_t big = CONFIG_MAX_LINE + 10;
-	char *text = malloc(CONFIG_MAX_BYTES + 2);
+	static char text[CONFIG_MAX_BYTES + 2];
 	size_t n = 0;
 
-	assert_non_null(text);
 	memcpy(text, "control = /", 11);
 	memset(text + 11, 'a', big - 11);
 	text[big] = '\0';
@@ -154,12 +153,12 @@ static void test_limits(void **state)
 	assert_int_equal(config_parse("a = b\0c\n", 8, "t.conf", &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "NUL"));
 	for (unsigned i = 0; i <= CLI_MAX_PORTS; i++)
-		n += (size_t)sprintf(text + n, "[port p%u]\nsocket=/s%u\nbackend=null\n", i, i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "[port p%u]\nsocket=/s%u\nbackend=null\n", i, i);
 	refused_at(text, 3 * CLI_MAX_PORTS + 1, "more than");
 	memset(text, '#', CONFIG_MAX_BYTES + 1);
 	assert_int_equal(config_parse(text, CONFIG_MAX_BYTES + 1, "t.conf", &cfg, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "larger than"));
-	free(text);
 }
 
 /* config_load: a missing file, a directory, and a real file. */
