@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?= -Dwerror=true
 
-.PHONY: all deps check check-plain check-asan demo bench bench-log format format-check lint clean
+.PHONY: all deps install check check-plain check-asan demo bench bench-log format format-check lint clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -16,6 +16,15 @@ $(ASAN_BUILD)/build.ninja:
 
 deps:
 	scripts/install-deps.sh
+
+# Installs the binaries, the man pages, the systemd unit and /etc/vhostd/vhostd.conf.example.
+# PREFIX=/usr switches the build's prefix (default /usr/local) first; DESTDIR=/tmp/x installs
+# under /tmp/x (meson reads it from the environment).
+install: all
+ifneq ($(PREFIX),)
+	meson configure $(BUILD) -Dprefix=$(PREFIX)
+endif
+	meson install -C $(BUILD)
 
 check: deps format-check lint check-plain check-asan
 
