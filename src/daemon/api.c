@@ -134,6 +134,15 @@ static struct json_object *port_json(struct port *p, enum port_source src)
 		put(o, "gen", json_object_new_int((int)c->gen));
 	if (c->backend == PORT_BACKEND_PORT)
 		put(o, "peer", json_object_new_string(c->peer));
+	if (c->dev[0])
+		put(o, "dev", json_object_new_string(c->dev));
+	if (c->mac_set) {
+		char mac[18];
+
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", c->mac[0], c->mac[1],
+			 c->mac[2], c->mac[3], c->mac[4], c->mac[5]);
+		put(o, "mac", json_object_new_string(mac));
+	}
 	put(o, "queues", json_object_new_int((int)c->queues));
 	put(o, "poll", json_object_new_string(poll_mode_name(c->poll)));
 	put(o, "mtu", c->mtu ? json_object_new_int((int)c->mtu) : NULL);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "daemon/portcfg.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -168,6 +169,37 @@ static int set_ifname(struct portcfg_builder *b, const char *val, struct cfg_err
 	return 0;
 }
 
+static int set_dev(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (!valid_name(val, sizeof(b->c.dev)))
+		return cfg_fail(err, "invalid dev '%s' (an interface name)", val);
+	strcpy(b->c.dev, val);
+	return 0;
+}
+
+/* mac=: six hexadecimal pairs separated by ':', a unicast address other than all zeros. */
+static int set_mac(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	unsigned v[6];
+	char end;
+
+	if (strlen(val) != 17 || sscanf(val, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2],
+					&v[3], &v[4], &v[5], &end) != 6)
+		return cfg_fail(err, "mac must be six hex pairs such as 52:54:00:12:34:56");
+	for (unsigned i = 0; i < 17; i++)
+		if ((i % 3 == 2) != (val[i] == ':') ||
+		    (i % 3 != 2 && !isxdigit((unsigned char)val[i])))
+			return cfg_fail(err, "mac must be six hex pairs such as 52:54:00:12:34:56");
+	if (v[0] & 1)
+		return cfg_fail(err, "mac %s is a multicast address", val);
+	if (!(v[0] | v[1] | v[2] | v[3] | v[4] | v[5]))
+		return cfg_fail(err, "mac may not be all zeros");
+	for (unsigned i = 0; i < 6; i++)
+		b->c.mac[i] = (uint8_t)v[i];
+	b->c.mac_set = true;
+	return 0;
+}
+
 static int set_mode(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
 	if (strcmp(val, "server") == 0)
@@ -194,8 +226,15 @@ static const struct {
 	{ "name", set_name },	  { "socket", set_socket },	{ "backend", set_backend },
 	{ "mode", set_mode },	  { "queues", set_queues },	{ "poll", set_poll },
 	{ "ifname", set_ifname }, { "gen", set_gen },		{ "peer", set_peer },
-	{ "mtu", set_mtu },	  { "features", set_features },
+	{ "mtu", set_mtu },	  { "features", set_features }, { "dev", set_dev },
+	{ "mac", set_mac },
 };
+
+bool portcfg_backend_has_dev(enum port_backend b)
+{
+	(void)b;
+	return false; /* tap, null and port have none */
+}
 
 bool portcfg_is_key(const char *key)
 {
@@ -236,6 +275,9 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 				c->name);
 	if (c->mtu && c->backend != PORT_BACKEND_TAP)
 		return cfg_fail(err, "port %s: mtu= goes with backend=tap only", c->name);
+	if (c->dev[0] && !portcfg_backend_has_dev(c->backend))
+		return cfg_fail(err, "port %s: dev= goes with a back-end over a host device",
+				c->name);
 	if (c->gen && c->backend != PORT_BACKEND_NULL)
 		return cfg_fail(err, "port %s: gen= goes with backend=null only", c->name);
 	if (c->backend == PORT_BACKEND_PORT && strcmp(c->peer, c->name) == 0)
@@ -321,6 +363,17 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 	case PORT_BACKEND_PORT:
 		snprintf(extra, sizeof(extra), ",peer=%s", c->peer);
 		break;
+	}
+	if (c->dev[0]) {
+		size_t e = strlen(extra);
+
+		snprintf(extra + e, sizeof(extra) - e, ",dev=%s", c->dev);
+	}
+	if (c->mac_set) {
+		size_t e = strlen(extra);
+
+		snprintf(extra + e, sizeof(extra) - e, ",mac=%02x:%02x:%02x:%02x:%02x:%02x",
+			 c->mac[0], c->mac[1], c->mac[2], c->mac[3], c->mac[4], c->mac[5]);
 	}
 	names[0] = '\0';
 	if (c->features_off) {

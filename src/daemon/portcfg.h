@@ -26,6 +26,9 @@ struct portcfg_builder {
 	bool in_features; /* the last key was features=: a "-NAME" token continues it */
 };
 
+/* True when back-end b sits on a host device named by dev= (macvtap, packet, xdp). */
+bool portcfg_backend_has_dev(enum port_backend b);
+
 /* True when key is a port key (name, socket, backend, ...). */
 bool portcfg_is_key(const char *key);
 

@@ -458,6 +458,8 @@ def cli_port_seeds():
         "peer": base + b",backend=port,peer=p1,queues=2",
         "mtu-bad": base + b",backend=tap,ifname=vh0,mtu=67",
         "mtu-null": base + b",backend=null,mtu=1500",
+        "mac": base + b",backend=tap,ifname=vh0,mac=52:54:00:12:34:56",
+        "dev": base + b",backend=null,dev=eth0",
         "empty": b"",
         "commas": b",,,=,=",
     }

@@ -322,6 +322,31 @@ static void test_port_features(void **state)
 	refused(GOOD ",features=-mq,features=-mq");
 }
 
+/* mac=: six hex pairs, unicast, not zero; printed back in the canonical spec. dev= needs a
+ * back-end over a host device (tap, null and port have none). */
+static void test_port_mac_dev(void **state)
+{
+	static const char *const bad[] = { "52:54:00:12:34",	 "52:54:00:12:34:56:78",
+					   "52-54-00-12-34-56",	 "5254.0012.3456",
+					   "52:54:00:12:34:5g",	 "01:00:5e:00:00:01",
+					   "00:00:00:00:00:00",	 " 52:54:00:12:34:56",
+					   "52:54:00:12:34:56 ", "+2:54:00:12:34:56",
+					   "52:54:00:12:34:5",	 "" };
+	struct port_config c;
+	char spec[128];
+
+	assert_int_equal(port(GOOD ",mac=52:54:00:AB:cd:0f", &c), 0);
+	assert_true(c.mac_set);
+	assert_int_equal(c.mac[3], 0xab);
+	assert_int_equal(c.mac[5], 0x0f);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(spec, sizeof(spec), GOOD ",mac=%s", bad[i]);
+		refused(spec);
+	}
+	refused(GOOD ",dev=eth0");
+	refused("name=a,socket=/s,backend=null,dev=eth0");
+}
+
 /* A full command line: defaults, every option, and its bad values. */
 static void test_parse_options(void **state)
 {
@@ -476,6 +501,7 @@ static void test_parse_twice(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_port_mac_dev),
 		cmocka_unit_test(test_port_good),
 		cmocka_unit_test(test_port_unknown_key),
 		cmocka_unit_test(test_port_missing_key),

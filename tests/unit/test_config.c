@@ -188,6 +188,7 @@ static void test_format_roundtrip(void **state)
 		"name=a,socket=/s,backend=tap,ifname=t0,mtu=9000,queues=4,poll=busy,mode=client",
 		"name=b,socket=/x/y.sock,backend=null,gen=1518,features=-packed,-mrg_rxbuf,-mq",
 		"name=c,socket=/c,backend=port,peer=d,queues=2,poll=event",
+		"name=e,socket=/e,backend=tap,ifname=t1,mac=52:54:00:ab:cd:ef",
 	};
 	struct port_config a, b;
 	char buf[512];
