@@ -36,22 +36,6 @@ const char *port_backend_name(enum port_backend b)
 	return b == PORT_BACKEND_TAP ? "tap" : b == PORT_BACKEND_NULL ? "null" : "port";
 }
 
-/* True if s is a non-empty name of [A-Za-z0-9_.-] shorter than max. */
-static bool valid_name(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= max)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 /*
  * Adds one features= switch ("-NAME") to *mask. Refuses a name without '-', an unknown name,
  * a name already given and a feature vhostd cannot do without.
@@ -106,7 +90,7 @@ static int set_mtu(struct portcfg_builder *b, const char *val, struct cfg_err *e
 
 static int set_name(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
-	if (!valid_name(val, sizeof(b->c.name)))
+	if (!name_valid(val, sizeof(b->c.name)))
 		return cfg_fail(err, "invalid name '%s' (letters, digits, '-', '_', '.'; 1..%zu)",
 				val, sizeof(b->c.name) - 1);
 	strcpy(b->c.name, val);
@@ -155,7 +139,7 @@ static int set_gen(struct portcfg_builder *b, const char *val, struct cfg_err *e
 
 static int set_peer(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
-	if (!valid_name(val, sizeof(b->c.peer)))
+	if (!name_valid(val, sizeof(b->c.peer)))
 		return cfg_fail(err, "invalid peer '%s'", val);
 	strcpy(b->c.peer, val);
 	return 0;
@@ -163,7 +147,7 @@ static int set_peer(struct portcfg_builder *b, const char *val, struct cfg_err *
 
 static int set_ifname(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
-	if (!valid_name(val, sizeof(b->c.ifname)))
+	if (!name_valid(val, sizeof(b->c.ifname)))
 		return cfg_fail(err, "invalid ifname '%s'", val);
 	strcpy(b->c.ifname, val);
 	return 0;
@@ -171,7 +155,7 @@ static int set_ifname(struct portcfg_builder *b, const char *val, struct cfg_err
 
 static int set_dev(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
-	if (!valid_name(val, sizeof(b->c.dev)))
+	if (!name_valid(val, sizeof(b->c.dev)))
 		return cfg_fail(err, "invalid dev '%s' (an interface name)", val);
 	strcpy(b->c.dev, val);
 	return 0;

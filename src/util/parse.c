@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
 {
@@ -17,4 +18,20 @@ int parse_uint(const char *s, unsigned min, unsigned max, unsigned *ret)
 		return -EINVAL;
 	*ret = (unsigned)v;
 	return 0;
+}
+
+bool name_valid(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
 }

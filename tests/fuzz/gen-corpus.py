@@ -519,6 +519,37 @@ def http_head_seeds():
     }
 
 
+# ---- vhostd-net-helper: access list and record ----
+
+
+def helper_acl_seeds():
+    return {
+        "allow": b"# list\nallow br0\nallow virbr0\n",
+        "deny-wins": b"allow all\ndeny br0\n",
+        "include": b"include /etc/vhostd/other.conf\nallow br1\n",
+        "include-relative": b"include other.conf\n",
+        "bad": b"allow br0 br1\npermit x\nallow ../x\n",
+        "empty": b"",
+    }
+
+
+def helper_record(status=0, ifindex=7, hdr=12, offloads=0x1f, nfds=1, name=b"vhnt0", err=b""):
+    return (b"VHNH" + struct.pack("<HHIIIII", 1, 172, status, ifindex, hdr, offloads, nfds)
+            + name.ljust(16, b"\0") + err.ljust(128, b"\0"))
+
+
+def helper_msg_seeds():
+    return {
+        "ok-1": bytes([1]) + helper_record(),
+        "ok-4": bytes([4]) + helper_record(nfds=4),
+        "denied": bytes([0]) + helper_record(status=1, ifindex=0, nfds=0, name=b"",
+                                             err=b"access denied by ACL: br0"),
+        "fd-mismatch": bytes([2]) + helper_record(nfds=1),
+        "unterminated": bytes([1]) + helper_record(name=b"x" * 16),
+        "short": bytes([1]) + helper_record()[:40],
+    }
+
+
 # ---- ring state file and packed-ring resume ----
 
 RS_RING = (64 + 8 * 32768 + 4095) // 4096 * 4096
@@ -615,6 +646,8 @@ def main():
     write("config", config_seeds())
     write("api", api_seeds())
     write("http-head", http_head_seeds())
+    write("helper-acl", helper_acl_seeds())
+    write("helper-msg", helper_msg_seeds())
     return 0
 
 

@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vhostd-net-helper as vhostd drives it: a socketpair, the helper's record and fds.
+
+In a network namespace the test creates (with bridge br0): the access list's allow, deny, all,
+include and deny-wins rules; bad names, files and include loops; running without
+CAP_NET_ADMIN; and a tap really created on the bridge whose queue fds arrive, with the header
+size and offloads the record announces."""
+
+import array
+import fcntl
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+
+HELPER = os.environ["NET_HELPER"]
+ACL = os.environ["NET_HELPER_ACL"]
+NS = f"vhh-{os.getpid()}"
+FAILURES = []
+MSG = struct.Struct("<4sHHIIIII16s128s")
+TUNGETIFF = 0x800454D2
+IFF_VNET_HDR = 0x4000
+IFF_MULTI_QUEUE = 0x0100
+
+
+def check(cond, what):
+    print(("ok - " if cond else "not ok - ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True)
+
+
+def acl(text, path=ACL):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def run(*args, user=None):
+    """Runs the helper in the namespace on a socketpair; returns (status, record, fds, stderr)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    cmd = ["ip", "netns", "exec", NS]
+    if user:
+        cmd += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+    cmd += [HELPER, f"--socketpair={theirs.fileno()}", *args]
+    p = subprocess.run(cmd, pass_fds=(theirs.fileno(),), capture_output=True, text=True,
+                       timeout=30)
+    theirs.close()
+    ours.settimeout(5)
+    fds = array.array("i")
+    rec = None
+    try:
+        data, anc, _, _ = ours.recvmsg(4096, socket.CMSG_SPACE(16 * fds.itemsize))
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+        if data:
+            rec = MSG.unpack(data) if len(data) == MSG.size else ("short", data)
+    except socket.timeout:
+        pass
+    ours.close()
+    return p.returncode, rec, list(fds), p.stderr.strip()
+
+
+def closeall(fds):
+    for fd in fds:
+        os.close(fd)
+
+
+def main():
+    sh("ip", "netns", "add", NS)
+    try:
+        sh("ip", "-n", NS, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", NS, "link", "add", "br1", "type", "bridge")
+        tests()
+    finally:
+        subprocess.run(["ip", "netns", "del", NS])
+    return 1 if FAILURES else 0
+
+
+def tests():
+    work = tempfile.mkdtemp(prefix="vhostd-helper.")
+    inc = os.path.join(work, "inc.conf")
+
+    # A tap on an allowed bridge: the record and the fds.
+    acl("# test access list\nallow br0\n")
+    rc, rec, fds, err = run("--bridge=br0", "--queues=2", "--vnet-hdr",
+                            "--mac=52:54:00:12:34:56")
+    check(rc == 0 and rec and rec[0] == b"VHNH" and rec[1] == 1 and rec[2] == MSG.size,
+          f"allow br0: a version-1 record ({rc}, {err})")
+    if rc == 0 and rec:
+        _, _, _, status, ifindex, hdr, offloads, nfds, name, _ = rec
+        name = name.rstrip(b"\0").decode()
+        check(status == 0 and nfds == 2 and len(fds) == 2, f"two queue fds ({nfds}, {fds})")
+        check(hdr == 12 and offloads & 1, f"header 12, checksum offload ({hdr}, {offloads:#x})")
+        for fd in fds:
+            ifr = bytearray(40)
+            fcntl.ioctl(fd, TUNGETIFF, ifr)
+            flags = struct.unpack_from("H", ifr, 16)[0]
+            check(ifr[:16].rstrip(b"\0").decode() == name and flags & IFF_VNET_HDR and
+                  flags & IFF_MULTI_QUEUE, f"fd {fd} is a queue of tap {name}")
+        master = subprocess.run(["ip", "netns", "exec", NS, "readlink",
+                                 f"/sys/class/net/{name}/master"],
+                                capture_output=True, text=True).stdout.strip()
+        check(master.endswith("/br0"), f"{name} is a port of br0 ({master})")
+        idx = subprocess.run(["ip", "netns", "exec", NS, "cat",
+                              f"/sys/class/net/{name}/ifindex"],
+                             capture_output=True, text=True).stdout.strip()
+        check(idx == str(ifindex), f"the record's ifindex {ifindex} is the tap's ({idx})")
+        addr = subprocess.run(["ip", "netns", "exec", NS, "cat",
+                               f"/sys/class/net/{name}/address"],
+                              capture_output=True, text=True).stdout.strip()
+        check(addr == "fe:54:00:12:34:56", f"the tap's own address is fe:... ({addr})")
+        closeall(fds)
+        gone = subprocess.run(["ip", "-n", NS, "link", "show", name],
+                              capture_output=True).returncode != 0
+        check(gone, "the tap goes with its last fd (it is not persistent)")
+
+    # Denied: not listed, denied by name, deny wins over allow all, deny all.
+    for text, what in (("allow br1\n", "not listed"), ("allow all\ndeny br0\n", "deny wins"),
+                       ("deny br0\nallow br0\n", "deny before allow"),
+                       ("allow br0\ndeny all\n", "deny all"), ("", "empty list")):
+        acl(text)
+        rc, rec, fds, err = run("--bridge=br0")
+        check(rc == 2 and not fds and rec and rec[3] == 1 and
+              b"access denied by ACL: br0" in rec[9] and
+              "access denied by ACL: br0" in err, f"{what}: denied, exit 2 ({rc}, {err})")
+    acl("allow all\n")
+    rc, _, fds, _ = run("--bridge=br1")
+    check(rc == 0 and len(fds) == 1, "allow all")
+    closeall(fds)
+
+    # include: an allow in an included file; includes that are missing, relative or loop.
+    acl("allow br0\n", inc)
+    acl(f"include {inc}\n")
+    rc, _, fds, _ = run("--bridge=br0")
+    check(rc == 0, "allow through include")
+    closeall(fds)
+    acl(f"include {inc}\ndeny br0\n")
+    check(run("--bridge=br0")[0] == 2, "a deny after an include wins")
+    for text, what in ((f"include {work}/missing.conf\n", "missing include"),
+                       ("include inc.conf\n", "relative include"),
+                       (f"include {ACL}\n", "include loop"),
+                       ("allow br0 br1\n", "too many words"), ("permit br0\n", "unknown word"),
+                       ("allow ../x\n", "bad name in the list"), ("allow\n", "no argument")):
+        acl(text)
+        rc, rec, fds, err = run("--bridge=br0")
+        check(rc == 3 and not fds and "access list" in err, f"{what}: exit 3 ({rc}, {err})")
+    os.unlink(ACL)
+    rc, _, _, err = run("--bridge=br0")
+    check(rc == 3 and "No such file" in err, f"no access list: exit 3 ({err})")
+
+    # Bad arguments.
+    acl("allow all\n")
+    for args, what in ((["--bridge=../etc"], "a path as bridge"),
+                       (["--bridge=abcdefghijklmnop"], "a name over 15"),
+                       (["--bridge=br0", "--dev=eth0"], "bridge and dev"),
+                       (["--dev=eth0"], "dev without mode"),
+                       (["--dev=eth0", "--macvtap-mode=loud"], "bad mode"),
+                       (["--bridge=br0", "--queues=17"], "17 queues"),
+                       (["--bridge=br0", "--mac=zz"], "bad mac"), ([], "nothing")):
+        rc, _, fds, _ = run(*args)
+        check(rc == 1 and not fds, f"{what}: exit 1 ({rc})")
+    rc, _, fds, err = run("--bridge=nosuchbr")
+    check(rc == 5 and not fds and "nosuchbr" in err, f"a bridge that does not exist: exit 5 ({err})")
+
+    # Without CAP_NET_ADMIN (as nobody, no file capabilities): refused before anything else.
+    rc, rec, fds, err = run("--bridge=br0", user="65534")
+    check(rc == 4 and not fds and "CAP_NET_ADMIN" in err, f"no capability: exit 4 ({err})")
+
+    # Installed as it would be: with file capabilities, or setuid root; run by nobody.
+    global HELPER
+    plain = HELPER
+    os.chmod(work, 0o755)
+    for how in ("caps", "setuid"):
+        copy = os.path.join(work, f"helper-{how}")
+        subprocess.run(["cp", plain, copy], check=True)
+        if how == "caps":
+            sh("setcap", "cap_net_admin+ep", copy)
+        else:
+            os.chmod(copy, 0o4755)
+        HELPER = copy
+        rc, rec, fds, err = run("--bridge=br0", user="65534")
+        check(rc == 0 and len(fds) == 1, f"installed with {how}, run by nobody: a tap ({rc}, {err})")
+        closeall(fds)
+    HELPER = plain
+    subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
