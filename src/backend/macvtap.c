@@ -454,8 +454,7 @@ int backend_macvtap_create(const struct macvtap_params *p, struct backend **ret)
 	int r;
 
 	if (p->queues == 0 || p->queues > TAPQ_MAX_QUEUES || !macvtap_mode_name(p->mode) ||
-	    !*p->ifname || strlen(p->ifname) >= IFNAMSIZ || !*p->dev ||
-	    strlen(p->dev) >= IFNAMSIZ)
+	    !*p->ifname || strlen(p->ifname) >= IFNAMSIZ || !*p->dev || strlen(p->dev) >= IFNAMSIZ)
 		return -EINVAL;
 	r = nl_open(&sk);
 	if (r < 0) {

@@ -228,7 +228,6 @@ unsigned tapq_max_frame(struct backend *be)
 	return t->mtu + 14 + 4;
 }
 
-
 /* backend_ops.set_mtu: SIOCSIFMTU on the device; max_frame() follows at once. */
 int tapq_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
 {

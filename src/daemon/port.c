@@ -429,8 +429,8 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	}
 	log_info("%s: %s %s, back-end %s%s%s, %u queue pair(s), poll=%s, worker %u", p->cfg.name,
 		 cfg->client ? "connecting to" : "listening on", cfg->socket, p->be->ops->name,
-		 cfg->ifname[0] ? " " : "", cfg->ifname, cfg->queues,
-		 poll_mode_name(cfg->poll), worker_index(worker_get(cfg->worker_base)));
+		 cfg->ifname[0] ? " " : "", cfg->ifname, cfg->queues, poll_mode_name(cfg->poll),
+		 worker_index(worker_get(cfg->worker_base)));
 	*ret = p;
 	return 0;
 fail:

@@ -285,8 +285,8 @@ static void macvtap_default_ifname(const char *name, char ret[IFNAMSIZ])
 static int macvtap_finish(struct port_config *c, struct cfg_err *err)
 {
 	if (!c->dev[0] || !c->macvtap_mode)
-		return cfg_fail(err, "port %s: backend=macvtap needs dev= and macvtap_mode=",
-				c->name);
+		return cfg_fail(err,
+				"port %s: backend=macvtap needs dev= and macvtap_mode=", c->name);
 	if (!c->ifname[0])
 		macvtap_default_ifname(c->name, c->ifname);
 	if (strcmp(c->ifname, c->dev) == 0)
@@ -300,11 +300,13 @@ static const struct {
 	const char *key;
 	int (*set)(struct portcfg_builder *b, const char *val, struct cfg_err *err);
 } keys[] = {
-	{ "name", set_name },	  { "socket", set_socket },	{ "backend", set_backend },
-	{ "mode", set_mode },	  { "queues", set_queues },	{ "poll", set_poll },
-	{ "ifname", set_ifname }, { "gen", set_gen },		{ "peer", set_peer },
-	{ "mtu", set_mtu },	  { "features", set_features }, { "dev", set_dev },
-	{ "mac", set_mac },	  { "macvtap_mode", set_macvtap_mode },
+	{ "name", set_name },	      { "socket", set_socket },
+	{ "backend", set_backend },   { "mode", set_mode },
+	{ "queues", set_queues },     { "poll", set_poll },
+	{ "ifname", set_ifname },     { "gen", set_gen },
+	{ "peer", set_peer },	      { "mtu", set_mtu },
+	{ "features", set_features }, { "dev", set_dev },
+	{ "mac", set_mac },	      { "macvtap_mode", set_macvtap_mode },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
@@ -359,7 +361,8 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 		return cfg_fail(err, "port %s: peer= goes with backend=port, and only there",
 				c->name);
 	if (c->mtu && c->backend != PORT_BACKEND_TAP && c->backend != PORT_BACKEND_MACVTAP)
-		return cfg_fail(err, "port %s: mtu= goes with backend=tap or macvtap only", c->name);
+		return cfg_fail(err, "port %s: mtu= goes with backend=tap or macvtap only",
+				c->name);
 	if (c->dev[0] && !portcfg_backend_has_dev(c->backend))
 		return cfg_fail(err, "port %s: dev= goes with a back-end over a host device",
 				c->name);
@@ -411,8 +414,10 @@ int portcfg_conflict(const struct port_config *a, const struct port_config *b, s
 	else if (a->ifname[0] && strcmp(a->ifname, b->ifname) == 0)
 		what = "ifname";
 	else if (a->dev[0] && strcmp(a->dev, b->dev) == 0 &&
-		 ((a->backend == PORT_BACKEND_MACVTAP && a->macvtap_mode == MACVLAN_MODE_PASSTHRU) ||
-		  (b->backend == PORT_BACKEND_MACVTAP && b->macvtap_mode == MACVLAN_MODE_PASSTHRU))) {
+		 ((a->backend == PORT_BACKEND_MACVTAP &&
+		   a->macvtap_mode == MACVLAN_MODE_PASSTHRU) ||
+		  (b->backend == PORT_BACKEND_MACVTAP &&
+		   b->macvtap_mode == MACVLAN_MODE_PASSTHRU))) {
 		cfg_fail(err,
 			 "ports %s and %s share dev %s, which a macvtap in passthrough mode takes "
 			 "whole",
