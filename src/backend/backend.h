@@ -79,6 +79,23 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
  */
 int backend_null_create(unsigned queues, unsigned gen, struct backend **ret);
 
+/* What a macvtap port asks for (see backend_macvtap_create). */
+struct macvtap_params {
+	const char *ifname; /* the link to create */
+	const char *dev;    /* the device underneath */
+	uint32_t mode;	    /* MACVLAN_MODE_VEPA, _PRIVATE, _BRIDGE or _PASSTHRU */
+	const uint8_t *mac; /* the guest's address, for the link (NULL: made up from ifname,
+			     * logged); not used in passthrough */
+	unsigned queues;
+};
+
+/*
+ * Creates macvtap link p->ifname over p->dev (replacing one a vhostd that is gone left behind,
+ * refusing any other), opens p->queues queues of it, sets it up, and returns it in *ret. The
+ * link is deleted when the back-end is destroyed. Returns 0 or a negative errno (logged).
+ */
+int backend_macvtap_create(const struct macvtap_params *p, struct backend **ret);
+
 struct vnet;
 
 /*

@@ -128,8 +128,11 @@ static struct json_object *port_json(struct port *p, enum port_source src)
 	put(o, "socket", json_object_new_string(c->socket));
 	put(o, "mode", json_object_new_string(c->client ? "client" : "server"));
 	put(o, "backend", json_object_new_string(port_backend_name(c->backend)));
-	if (c->backend == PORT_BACKEND_TAP)
+	if (c->ifname[0])
 		put(o, "ifname", json_object_new_string(c->ifname));
+	if (c->backend == PORT_BACKEND_MACVTAP)
+		put(o, "macvtap_mode",
+		    json_object_new_string(port_macvtap_mode_name(c->macvtap_mode)));
 	if (c->backend == PORT_BACKEND_NULL && c->gen)
 		put(o, "gen", json_object_new_int((int)c->gen));
 	if (c->backend == PORT_BACKEND_PORT)

@@ -357,6 +357,15 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	case PORT_BACKEND_PORT:
 		r = backend_peer_create(cfg->queues, &p->be);
 		break;
+	case PORT_BACKEND_MACVTAP:
+		r = backend_macvtap_create(
+			&(struct macvtap_params){ .ifname = cfg->ifname,
+						  .dev = cfg->dev,
+						  .mode = cfg->macvtap_mode,
+						  .mac = cfg->mac_set ? cfg->mac : NULL,
+						  .queues = cfg->queues },
+			&p->be);
+		break;
 	default:
 		r = -EINVAL;
 	}
@@ -420,9 +429,8 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	}
 	log_info("%s: %s %s, back-end %s%s%s, %u queue pair(s), poll=%s, worker %u", p->cfg.name,
 		 cfg->client ? "connecting to" : "listening on", cfg->socket, p->be->ops->name,
-		 cfg->backend == PORT_BACKEND_TAP ? " " : "",
-		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues,
-		 poll_mode_name(cfg->poll), worker_index(worker_get(cfg->worker_base)));
+		 cfg->ifname[0] ? " " : "", cfg->ifname, cfg->queues, poll_mode_name(cfg->poll),
+		 worker_index(worker_get(cfg->worker_base)));
 	*ret = p;
 	return 0;
 fail:

@@ -15,7 +15,7 @@
 struct loop;
 struct port;
 
-enum port_backend { PORT_BACKEND_TAP, PORT_BACKEND_NULL, PORT_BACKEND_PORT };
+enum port_backend { PORT_BACKEND_TAP, PORT_BACKEND_NULL, PORT_BACKEND_PORT, PORT_BACKEND_MACVTAP };
 
 #define PORT_NAME_MAX 32
 
@@ -25,14 +25,15 @@ struct port_config {
 	bool client; /* connect to a listening front-end instead of listening */
 	unsigned queues;
 	enum port_backend backend;
-	char ifname[IFNAMSIZ]; /* tap */
+	char ifname[IFNAMSIZ]; /* tap; macvtap: the link (default: from the name) */
 	char dev[IFNAMSIZ];    /* back-ends over a host device (dev=): the device underneath */
 	uint8_t mac[6];	       /* the guest's MAC address (mac=), when mac_set */
 	bool mac_set;
+	uint32_t macvtap_mode;	  /* macvtap: MACVLAN_MODE_* (macvtap_mode=) */
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
 	enum poll_mode poll;
-	unsigned mtu;	       /* tap: MTU set at port set-up, 0 to leave it */
+	unsigned mtu;	       /* tap, macvtap: MTU set at port set-up, 0 to leave it */
 	uint64_t features_off; /* virtio features never offered on this port (features=) */
 	unsigned worker_base;  /* queue pair q runs on worker (worker_base + q) % workers */
 };

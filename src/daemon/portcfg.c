@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/if_link.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,16 @@ const char *poll_mode_name(enum poll_mode m)
 
 const char *port_backend_name(enum port_backend b)
 {
-	return b == PORT_BACKEND_TAP ? "tap" : b == PORT_BACKEND_NULL ? "null" : "port";
+	switch (b) {
+	case PORT_BACKEND_TAP:
+		return "tap";
+	case PORT_BACKEND_NULL:
+		return "null";
+	case PORT_BACKEND_MACVTAP:
+		return "macvtap";
+	default:
+		return "port";
+	}
 }
 
 /*
@@ -117,8 +127,10 @@ static int set_backend(struct portcfg_builder *b, const char *val, struct cfg_er
 		b->c.backend = PORT_BACKEND_NULL;
 	else if (strcmp(val, "port") == 0)
 		b->c.backend = PORT_BACKEND_PORT;
+	else if (strcmp(val, "macvtap") == 0)
+		b->c.backend = PORT_BACKEND_MACVTAP;
 	else
-		return cfg_fail(err, "unknown backend '%s' (known: tap, null, port)", val);
+		return cfg_fail(err, "unknown backend '%s' (known: tap, null, port, macvtap)", val);
 	b->have_backend = true;
 	return 0;
 }
@@ -202,22 +214,88 @@ static int set_queues(struct portcfg_builder *b, const char *val, struct cfg_err
 	return 0;
 }
 
+/* ---- macvtap ---- */
+
+/* The macvtap modes as macvtap_mode= spells them, with the kernel's values. */
+static const struct {
+	const char *name;
+	uint32_t mode;
+} macvtap_modes[] = {
+	{ "vepa", MACVLAN_MODE_VEPA },
+	{ "private", MACVLAN_MODE_PRIVATE },
+	{ "bridge", MACVLAN_MODE_BRIDGE },
+	{ "passthrough", MACVLAN_MODE_PASSTHRU },
+};
+
+const char *port_macvtap_mode_name(uint32_t mode)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(macvtap_modes); i++)
+		if (macvtap_modes[i].mode == mode)
+			return macvtap_modes[i].name;
+	return "?";
+}
+
+static int set_macvtap_mode(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(macvtap_modes); i++)
+		if (strcmp(val, macvtap_modes[i].name) == 0) {
+			b->c.macvtap_mode = macvtap_modes[i].mode;
+			return 0;
+		}
+	return cfg_fail(err, "macvtap_mode must be vepa, private, bridge or passthrough");
+}
+
+/*
+ * The link name of a macvtap port without ifname=: "mvt" and the port name when that fits
+ * IFNAMSIZ (names of up to 12 characters), else "mvt", the name's first 4 characters and 8 hex
+ * digits of a hash (FNV-1a) of the whole name. Stable across restarts.
+ */
+static void macvtap_default_ifname(const char *name, char ret[IFNAMSIZ])
+{
+	uint32_t h = 2166136261u;
+
+	if (strlen(name) <= IFNAMSIZ - 1 - 3) {
+		snprintf(ret, IFNAMSIZ, "mvt%s", name);
+		return;
+	}
+	for (const char *p = name; *p; p++) {
+		h ^= (uint8_t)*p;
+		h *= 16777619u;
+	}
+	snprintf(ret, IFNAMSIZ, "mvt%.4s%08" PRIx32, name, h);
+}
+
+/* Checks the keys of a macvtap port and fills in its default link name. */
+static int macvtap_finish(struct port_config *c, struct cfg_err *err)
+{
+	if (!c->dev[0] || !c->macvtap_mode)
+		return cfg_fail(err,
+				"port %s: backend=macvtap needs dev= and macvtap_mode=", c->name);
+	if (!c->ifname[0])
+		macvtap_default_ifname(c->name, c->ifname);
+	if (strcmp(c->ifname, c->dev) == 0)
+		return cfg_fail(err, "port %s: ifname= and dev= name the same interface %s",
+				c->name, c->dev);
+	return 0;
+}
+
 /* Every port key: the command line, the configuration file and the API take exactly these. */
 static const struct {
 	const char *key;
 	int (*set)(struct portcfg_builder *b, const char *val, struct cfg_err *err);
 } keys[] = {
-	{ "name", set_name },	  { "socket", set_socket },	{ "backend", set_backend },
-	{ "mode", set_mode },	  { "queues", set_queues },	{ "poll", set_poll },
-	{ "ifname", set_ifname }, { "gen", set_gen },		{ "peer", set_peer },
-	{ "mtu", set_mtu },	  { "features", set_features }, { "dev", set_dev },
-	{ "mac", set_mac },
+	{ "name", set_name },	      { "socket", set_socket },
+	{ "backend", set_backend },   { "mode", set_mode },
+	{ "queues", set_queues },     { "poll", set_poll },
+	{ "ifname", set_ifname },     { "gen", set_gen },
+	{ "peer", set_peer },	      { "mtu", set_mtu },
+	{ "features", set_features }, { "dev", set_dev },
+	{ "mac", set_mac },	      { "macvtap_mode", set_macvtap_mode },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
 {
-	(void)b;
-	return false; /* tap, null and port have none */
+	return b == PORT_BACKEND_MACVTAP; /* tap, null and port have none */
 }
 
 bool portcfg_is_key(const char *key)
@@ -247,18 +325,28 @@ int portcfg_set(struct portcfg_builder *b, const char *key, const char *val, str
 
 int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, struct cfg_err *err)
 {
-	const struct port_config *c = &b->c;
+	struct port_config out = b->c, *c = &out;
 
 	if (!c->name[0] || !c->socket[0] || !b->have_backend)
 		return cfg_fail(err, "a port needs name=, socket= and backend=");
-	if ((c->backend == PORT_BACKEND_TAP) != (c->ifname[0] != 0))
-		return cfg_fail(err, "port %s: ifname= goes with backend=tap, and only there",
+	if (c->backend == PORT_BACKEND_MACVTAP) {
+		if (macvtap_finish(c, err) < 0)
+			return -EINVAL;
+	} else if (c->macvtap_mode) {
+		return cfg_fail(err, "port %s: macvtap_mode= goes with backend=macvtap only",
 				c->name);
+	} else if ((c->backend == PORT_BACKEND_TAP) != (c->ifname[0] != 0)) {
+		return cfg_fail(err,
+				"port %s: ifname= goes with backend=tap (needed) or macvtap, and "
+				"only there",
+				c->name);
+	}
 	if ((c->backend == PORT_BACKEND_PORT) != (c->peer[0] != 0))
 		return cfg_fail(err, "port %s: peer= goes with backend=port, and only there",
 				c->name);
-	if (c->mtu && c->backend != PORT_BACKEND_TAP)
-		return cfg_fail(err, "port %s: mtu= goes with backend=tap only", c->name);
+	if (c->mtu && c->backend != PORT_BACKEND_TAP && c->backend != PORT_BACKEND_MACVTAP)
+		return cfg_fail(err, "port %s: mtu= goes with backend=tap or macvtap only",
+				c->name);
 	if (c->dev[0] && !portcfg_backend_has_dev(c->backend))
 		return cfg_fail(err, "port %s: dev= goes with a back-end over a host device",
 				c->name);
@@ -266,7 +354,7 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 		return cfg_fail(err, "port %s: gen= goes with backend=null only", c->name);
 	if (c->backend == PORT_BACKEND_PORT && strcmp(c->peer, c->name) == 0)
 		return cfg_fail(err, "port %s: peer= names the port itself", c->name);
-	*ret = *c;
+	*ret = out;
 	return 0;
 }
 
@@ -309,6 +397,17 @@ int portcfg_conflict(const struct port_config *a, const struct port_config *b, s
 		what = "socket";
 	else if (a->ifname[0] && strcmp(a->ifname, b->ifname) == 0)
 		what = "ifname";
+	else if (a->dev[0] && strcmp(a->dev, b->dev) == 0 &&
+		 ((a->backend == PORT_BACKEND_MACVTAP &&
+		   a->macvtap_mode == MACVLAN_MODE_PASSTHRU) ||
+		  (b->backend == PORT_BACKEND_MACVTAP &&
+		   b->macvtap_mode == MACVLAN_MODE_PASSTHRU))) {
+		cfg_fail(err,
+			 "ports %s and %s share dev %s, which a macvtap in passthrough mode takes "
+			 "whole",
+			 b->name, a->name, a->dev);
+		return -EEXIST;
+	}
 	if (!what)
 		return 0;
 	cfg_fail(err, "ports %s and %s share a %s", b->name, a->name, what);
@@ -331,7 +430,7 @@ int portcfg_check_peer(const struct port_config *a, const struct port_config *pe
 
 size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 {
-	char extra[128] = "", names[512];
+	char extra[192] = "", names[512];
 	int n;
 
 	switch (c->backend) {
@@ -346,6 +445,12 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 		break;
 	case PORT_BACKEND_PORT:
 		snprintf(extra, sizeof(extra), ",peer=%s", c->peer);
+		break;
+	case PORT_BACKEND_MACVTAP:
+		n = snprintf(extra, sizeof(extra), ",ifname=%s,macvtap_mode=%s", c->ifname,
+			     port_macvtap_mode_name(c->macvtap_mode));
+		if (c->mtu && n > 0 && (size_t)n < sizeof(extra))
+			snprintf(extra + n, sizeof(extra) - (size_t)n, ",mtu=%u", c->mtu);
 		break;
 	}
 	if (c->dev[0]) {

@@ -76,3 +76,6 @@ bool portcfg_equal(const struct port_config *a, const struct port_config *b);
 /* Name of a poll mode / back-end, as the keys spell them. */
 const char *poll_mode_name(enum poll_mode m);
 const char *port_backend_name(enum port_backend b);
+
+/* The name macvtap_mode= takes for a MACVLAN_MODE_* value ("?" for others). */
+const char *port_macvtap_mode_name(uint32_t mode);

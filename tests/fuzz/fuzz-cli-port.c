@@ -62,6 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(a.mtu == 0 || (a.mtu >= VNET_MTU_MIN && a.mtu <= VNET_MTU_MAX));
 	FUZZ_CHECK(!(a.features_off & (1ull << VIRTIO_F_VERSION_1)));
 	FUZZ_CHECK(strcmp(a.name, b.name) == 0 && strcmp(a.socket, b.socket) == 0);
+	/* A macvtap port always has a lower device and a link name of its own within IFNAMSIZ. */
+	if (a.backend == PORT_BACKEND_MACVTAP)
+		FUZZ_CHECK(a.dev[0] && a.ifname[0] && strnlen(a.ifname, IFNAMSIZ) < IFNAMSIZ &&
+			   strcmp(a.ifname, a.dev) != 0 && a.macvtap_mode != 0);
+	else
+		FUZZ_CHECK(a.macvtap_mode == 0);
 	FUZZ_CHECK(a.features_off == b.features_off && a.mtu == b.mtu && a.queues == b.queues &&
 		   a.backend == b.backend && a.poll == b.poll && a.client == b.client);
 	return 0;

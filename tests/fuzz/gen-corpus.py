@@ -460,6 +460,13 @@ def cli_port_seeds():
         "mtu-null": base + b",backend=null,mtu=1500",
         "mac": base + b",backend=tap,ifname=vh0,mac=52:54:00:12:34:56",
         "dev": base + b",backend=null,dev=eth0",
+        "macvtap": base + b",backend=macvtap,dev=eth0,macvtap_mode=vepa,mac=52:54:00:12:34:56",
+        "macvtap-ifname": base + b",backend=macvtap,dev=eth0,macvtap_mode=passthrough,ifname=mv0,mtu=9000",
+        "macvtap-long-name": b"name=averyveryverylongportname,socket=/s,backend=macvtap,dev=e0,macvtap_mode=bridge",
+        "macvtap-no-mode": base + b",backend=macvtap,dev=eth0",
+        "macvtap-same-dev": base + b",backend=macvtap,dev=mv0,ifname=mv0,macvtap_mode=private",
+        "macvtap-mode-bad": base + b",backend=macvtap,dev=eth0,macvtap_mode=vepa2",
+        "macvtap-mode-tap": base + b",backend=tap,ifname=t0,macvtap_mode=bridge",
         "empty": b"",
         "commas": b",,,=,=",
     }
@@ -637,6 +644,23 @@ def write(name, seeds):
     print(f"{out}: {len(seeds)} seeds")
 
 
+# ---- vhostd's mark on a link (a macvtap's alias) ----
+
+
+def linkmark_seeds():
+    return {
+        "mark": b"vhostd pid=1234 start=987654",
+        "mark-nul": b"vhostd pid=1 start=0\0",
+        "pid-zero": b"vhostd pid=0 start=5",
+        "pid-big": b"vhostd pid=2147483648 start=5",
+        "leading-zero": b"vhostd pid=012 start=5",
+        "start-overflow": b"vhostd pid=5 start=18446744073709551616",
+        "trailing": b"vhostd pid=5 start=6 ",
+        "plain": b"vhostd",
+        "empty": b"",
+    }
+
+
 def main():
     write("vhost-msg", vhost_seeds())
     write("virtq", virtq_seeds())
@@ -648,6 +672,7 @@ def main():
     write("http-head", http_head_seeds())
     write("helper-acl", helper_acl_seeds())
     write("helper-msg", helper_msg_seeds())
+    write("linkmark", linkmark_seeds())
     return 0
 
 

@@ -18,6 +18,8 @@
 #                     passing run takes ~12 s)
 #   QI_VHOSTD_LOG_LEVEL  vhostd --log-level (default info; debug logs every message)
 #   QI_KEEP=1         keep the scratch directory for inspection
+#   QI_PEER_NS        namespace of the guest's peer (the iperf3 server), when it is not
+#                     vhostd's (default $QI_NS); qi_cleanup deletes it too
 
 QI_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 QI_HOST_IP=198.18.0.1
@@ -80,6 +82,10 @@ qi_cleanup() {
 	if [ -n "$QI_NS" ]; then
 		ip netns del "$QI_NS" 2>/dev/null
 		QI_NS=""
+	fi
+	if [ -n "${QI_PEER_NS:-}" ]; then
+		ip netns del "$QI_PEER_NS" 2>/dev/null
+		QI_PEER_NS=""
 	fi
 	if [ -n "$QI_DIR" ]; then
 		if [ "${QI_KEEP:-0}" = 1 ]; then
@@ -162,12 +168,13 @@ qi_make_reference_tap() {
 # namespace; it serves any number of runs and is stopped by pid at cleanup.
 qi_start_iperf_server() {
 	local i
-	ip netns exec "$QI_NS" iperf3 -s -B "$QI_HOST_IP" -p "$QI_IPERF_PORT" \
+	ip netns exec "${QI_PEER_NS:-$QI_NS}" iperf3 -s -B "$QI_HOST_IP" -p "$QI_IPERF_PORT" \
 		>"$QI_IPERF_LOG" 2>&1 &
 	QI_IPERF_PID=$!
 	# iperf3 has no readiness signal: poll for the listening socket.
 	for ((i = 0; i < 100; i++)); do
-		if ip netns exec "$QI_NS" ss -Hltn "sport = :$QI_IPERF_PORT" | grep -q .; then
+		if ip netns exec "${QI_PEER_NS:-$QI_NS}" ss -Hltn "sport = :$QI_IPERF_PORT" |
+			grep -q .; then
 			return 0
 		fi
 		kill -0 "$QI_IPERF_PID" 2>/dev/null || break

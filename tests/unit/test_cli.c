@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "daemon/cli.h"
+#include "daemon/portcfg.h"
 
 #define GOOD "name=vm0,socket=/run/vm0.sock,backend=tap,ifname=vhd0"
 
@@ -347,6 +348,59 @@ static void test_port_mac_dev(void **state)
 	refused("name=a,socket=/s,backend=null,dev=eth0");
 }
 
+/* backend=macvtap: dev= and macvtap_mode= needed, the link name derived when ifname= is absent
+ * (within IFNAMSIZ), the canonical spec parses back to the same port; passthrough takes its
+ * device whole. */
+static void test_port_macvtap(void **state)
+{
+	const char *mv = "name=vm0,socket=/s,backend=macvtap,dev=eth0";
+	struct port_config c, d;
+	char spec[512], buf[600];
+
+	snprintf(buf, sizeof(buf), "%s,macvtap_mode=vepa,mac=52:54:00:12:34:56,mtu=9000", mv);
+	assert_int_equal(port(buf, &c), 0);
+	assert_int_equal(c.backend, PORT_BACKEND_MACVTAP);
+	assert_string_equal(c.ifname, "mvtvm0");
+	assert_string_equal(c.dev, "eth0");
+	assert_int_equal(c.macvtap_mode, 2); /* MACVLAN_MODE_VEPA */
+	portcfg_format(&c, spec, sizeof(spec));
+	assert_non_null(strstr(spec, ",ifname=mvtvm0,macvtap_mode=vepa,mtu=9000,dev=eth0,mac="));
+	assert_int_equal(port(spec, &d), 0);
+	assert_true(portcfg_equal(&c, &d));
+	assert_int_equal(port("name=averyveryverylongname,socket=/s,backend=macvtap,dev=e0,"
+			      "macvtap_mode=passthrough",
+			      &c),
+			 0);
+	assert_int_equal(strlen(c.ifname), 15);
+	assert_memory_equal(c.ifname, "mvtaver", 7);
+	snprintf(buf, sizeof(buf), "%s,macvtap_mode=private,ifname=mv0", mv);
+	assert_int_equal(port(buf, &c), 0);
+	assert_string_equal(c.ifname, "mv0");
+	refused(mv);
+	refused("name=vm0,socket=/s,backend=macvtap,macvtap_mode=bridge");
+	snprintf(buf, sizeof(buf), "%s,macvtap_mode=hairpin", mv);
+	refused(buf);
+	snprintf(buf, sizeof(buf), "%s,macvtap_mode=bridge,ifname=eth0", mv);
+	refused(buf);
+	refused(GOOD ",macvtap_mode=bridge");
+	refused("name=a,socket=/s,backend=null,macvtap_mode=bridge");
+	/* Two ports over one device: fine unless one of them is in passthrough mode. */
+	assert_int_equal(
+		PARSE("--port", "name=a,socket=/s1,backend=macvtap,dev=e0,macvtap_mode=bridge",
+		      "--port", "name=b,socket=/s2,backend=macvtap,dev=e0,macvtap_mode=vepa"),
+		0);
+	assert_int_equal(PARSE("--port",
+			       "name=a,socket=/s1,backend=macvtap,dev=e0,macvtap_mode=bridge",
+			       "--port",
+			       "name=b,socket=/s2,backend=macvtap,dev=e0,macvtap_mode=passthrough"),
+			 -EINVAL);
+	/* The derived link name counts as the port's ifname. */
+	assert_int_equal(PARSE("--port",
+			       "name=a,socket=/s1,backend=macvtap,dev=e0,macvtap_mode=bridge",
+			       "--port", "name=b,socket=/s2,backend=tap,ifname=mvta"),
+			 -EINVAL);
+}
+
 /* A full command line: defaults, every option, and its bad values. */
 static void test_parse_options(void **state)
 {
@@ -511,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_port_backend_and_mode),
 		cmocka_unit_test(test_port_mtu),
 		cmocka_unit_test(test_port_features),
+		cmocka_unit_test(test_port_macvtap),
 		cmocka_unit_test(test_parse_options),
 		cmocka_unit_test(test_parse_duplicates),
 		cmocka_unit_test(test_parse_peers),
