@@ -68,10 +68,18 @@ struct backend {
 };
 
 /*
- * Creates or attaches to tap `ifname` with `queues` queues (IFF_MULTI_QUEUE when > 1), sets it
- * up, and returns it in *ret. Returns 0 or a negative errno (logged).
+ * Creates or attaches to tap `ifname` with `queues` queues (IFF_MULTI_QUEUE when > 1), makes it
+ * a port of `bridge` (when not NULL or empty), sets it up, and returns it in *ret. Returns 0 or
+ * a negative errno (logged).
  */
-int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret);
+int backend_tap_create(const char *ifname, unsigned queues, const char *bridge,
+		       struct backend **ret);
+
+/*
+ * Takes the n queue fds of tap ifname that vhostd-net-helper made (fds[] are set to -1 as they
+ * are taken, also on failure, when they are closed) and returns the back-end in *ret. 0 or -errno.
+ */
+int backend_tap_adopt(const char *ifname, int *fds, unsigned n, struct backend **ret);
 
 /*
  * Creates a null back-end with `queues` queues: transmitted frames are dropped; with gen > 0

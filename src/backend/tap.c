@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -168,7 +169,23 @@ static int tap_open_queue(const char *ifname, bool multi, char *ret_name)
 	return TAKE_FD(fd);
 }
 
-int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret)
+/* Makes ifname a port of bridge br (a no-op when it is one already). 0 or -errno. */
+static int join_bridge(const char *ifname, const char *br)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { 0 };
+
+	if (s < 0)
+		return -errno;
+	ifr.ifr_ifindex = (int)if_nametoindex(ifname);
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", br);
+	if (ioctl(s, SIOCBRADDIF, &ifr) < 0 && errno != EBUSY)
+		return -errno;
+	return 0;
+}
+
+int backend_tap_create(const char *ifname, unsigned queues, const char *bridge,
+		       struct backend **ret)
 {
 	struct tap *t;
 	bool created, multi;
@@ -228,6 +245,15 @@ int backend_tap_create(const char *ifname, unsigned queues, struct backend **ret
 		log_info("tap %s: attached to the existing link%s", t->q.ifname,
 			 t->ours ? " (one vhostd created)" : "");
 	}
+	if (bridge && bridge[0]) {
+		r = join_bridge(t->q.ifname, bridge);
+		if (r < 0) {
+			log_error("tap %s: cannot join bridge %s: %s", t->q.ifname, bridge,
+				  strerror(-r));
+			goto fail;
+		}
+		log_info("tap %s: a port of bridge %s", t->q.ifname, bridge);
+	}
 	r = link_up(t->q.ifname);
 	if (r < 0) {
 		log_error("tap %s: cannot set up: %s", t->q.ifname, strerror(-r));
@@ -244,6 +270,42 @@ fail:
 	/* A tap we made persistent and cannot use is not left behind for nobody. */
 	if (created && t->q.nq > 0 && ioctl(t->q.fds[0], TUNSETPERSIST, 0) < 0)
 		log_warn("tap %s: cannot remove it: %s", t->q.ifname, strerror(errno));
+	tap_destroy(&t->q.be);
+	return r;
+}
+
+int backend_tap_adopt(const char *ifname, int *fds, unsigned n, struct backend **ret)
+{
+	struct tap *t;
+	int r;
+
+	if (n == 0 || n > TAPQ_MAX_QUEUES || strlen(ifname) >= IFNAMSIZ)
+		return -EINVAL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	tapq_init(&t->q, &tap_ops);
+	snprintf(t->q.ifname, sizeof(t->q.ifname), "%s", ifname);
+	for (unsigned q = 0; q < n; q++) {
+		t->q.fds[q] = fds[q];
+		fds[q] = -1;
+		t->q.nq = q + 1;
+		/* The data path never blocks on a queue. */
+		if (fcntl(t->q.fds[q], F_SETFL, fcntl(t->q.fds[q], F_GETFL) | O_NONBLOCK) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	/* Not ours to keep or remove: it goes when its last queue closes. */
+	t->ours = false;
+	tapq_probe_uso(&t->q);
+	r = tapq_configure(&t->q.be, 0, 10);
+	if (r < 0)
+		goto fail;
+	log_info("tap %s: %u queue(s) from the network helper", t->q.ifname, n);
+	*ret = &t->q.be;
+	return 0;
+fail:
 	tap_destroy(&t->q.be);
 	return r;
 }

@@ -117,7 +117,7 @@ static struct json_object *port_json(struct port *p, enum port_source src)
 	const struct port_config *c = port_config(p);
 	struct json_object *o = json_object_new_object(), *feat, *proto, *rings, *workers;
 	struct port_info info, *pi = &info;
-	char spec[512];
+	char spec[PORTCFG_SPEC_MAX];
 
 	if (!o)
 		return NULL;
@@ -139,6 +139,10 @@ static struct json_object *port_json(struct port *p, enum port_source src)
 		put(o, "peer", json_object_new_string(c->peer));
 	if (c->dev[0])
 		put(o, "dev", json_object_new_string(c->dev));
+	if (c->bridge[0])
+		put(o, "bridge", json_object_new_string(c->bridge));
+	if (c->helper[0])
+		put(o, "helper", json_object_new_string(c->helper));
 	if (c->mac_set) {
 		char mac[18];
 

@@ -59,6 +59,8 @@ void cli_usage(void)
 	       "                 " CLI_DEFAULT_CONTROL "); --no-control: none\n"
 	       "  --control-group GROUP  members of GROUP may use the control socket too\n"
 	       "  --metrics ADDR:PORT    serve Prometheus metrics over HTTP on ADDR:PORT\n"
+	       "  --helper PATH  when not root, tap ports (with bridge=) get their tap from this\n"
+	       "                 vhostd-net-helper (a port's helper= wins)\n"
 	       "  --ready-fd N   write READY=1 to fd N once every port is set up\n"
 	       "Command-line settings win over the file's; ports come from both.\n"
 	       "Signals: SIGTERM/SIGINT exit, SIGHUP reloads the configuration file, SIGUSR1\n"
@@ -151,6 +153,7 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 		{ "control-group", required_argument, NULL, 'g' },
 		{ "config", required_argument, NULL, 'f' },
 		{ "metrics", required_argument, NULL, 'm' },
+		{ "helper", required_argument, NULL, 'H' },
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "cpus", required_argument, NULL, 'C' },
@@ -215,6 +218,14 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 				return -EINVAL;
 			}
 			c.config = optarg;
+			break;
+		case 'H':
+			if (optarg[0] != '/' ||
+			    strlen(optarg) >= sizeof(((struct port_config *)0)->helper)) {
+				fprintf(stderr, "vhostd: --helper: an absolute path\n");
+				return -EINVAL;
+			}
+			c.helper = optarg;
 			break;
 		case 'm':
 			if (!*optarg || strlen(optarg) > 64 || !strchr(optarg, ':')) {

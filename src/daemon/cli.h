@@ -27,6 +27,7 @@ struct cli {
 	const char *control_group; /* group allowed on the control socket, or NULL */
 	const char *metrics;	   /* ADDR:PORT of the Prometheus listener, or NULL */
 	const char *config;	   /* configuration file, or NULL */
+	const char *helper;	   /* vhostd-net-helper for tap ports when not root, or NULL */
 	int ready_fd;		   /* -1: none */
 	unsigned workers;	   /* data-path threads */
 	bool workers_set;

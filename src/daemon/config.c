@@ -73,6 +73,9 @@ static int set_global(struct config *c, const char *key, const char *val, struct
 	} else if (strcmp(key, "metrics") == 0) {
 		if (set_str(c->metrics, sizeof(c->metrics), val) < 0 || !strchr(val, ':'))
 			return cfg_fail(err, "metrics: ADDR:PORT, e.g. 127.0.0.1:9417");
+	} else if (strcmp(key, "helper") == 0) {
+		if (val[0] != '/' || set_str(c->helper, sizeof(c->helper), val) < 0)
+			return cfg_fail(err, "helper: an absolute path");
 	} else if (strcmp(key, "workers") == 0) {
 		if (parse_uint(val, 1, WORKERS_MAX, &c->workers) < 0)
 			return cfg_fail(err, "workers: 1..%d", WORKERS_MAX);

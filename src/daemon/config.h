@@ -22,6 +22,7 @@ struct config {
 	bool control_set;
 	char control_group[65];
 	char metrics[65];
+	char helper[sizeof(((struct port_config *)0)->helper)];
 	unsigned workers;
 	bool workers_set;
 	unsigned cpus[CLI_MAX_CPUS];

@@ -68,6 +68,8 @@ static void merge_settings(struct cli *cli, const struct config *cfg)
 		cli->control_group = cfg->control_group;
 	if (!cli->metrics && cfg->metrics[0])
 		cli->metrics = cfg->metrics;
+	if (!cli->helper && cfg->helper[0])
+		cli->helper = cfg->helper;
 	if (!cli->workers_set && cfg->workers_set)
 		cli->workers = cfg->workers;
 	if (!cli->ncpus && cfg->ncpus) {
@@ -357,6 +359,7 @@ int main(int argc, char **argv)
 	r = vnet_thread_init();
 	if (r < 0)
 		goto fail;
+	port_set_default_helper(v.cli.helper);
 	r = daemon_new(v.loop, &v.d);
 	if (r < 0)
 		goto fail;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "backend/nethelper.h"
 #include "daemon/portcfg.h"
 #include "dataplane/qp.h"
 #include "dataplane/worker.h"
@@ -333,6 +334,51 @@ static void port_add_worker(struct port *p, struct worker *w)
 	p->nworkers++;
 }
 
+/* The helper of ports without helper= (--helper), or empty. */
+static char default_helper[sizeof(((struct port_config *)0)->helper)];
+
+void port_set_default_helper(const char *path)
+{
+	snprintf(default_helper, sizeof(default_helper), "%s", path ? path : "");
+}
+
+/*
+ * The port's tap: made by vhostd itself when it is root, else by vhostd-net-helper (helper=, or
+ * --helper), which needs bridge=. Returns 0 or a negative errno (logged).
+ */
+static int port_make_tap(struct port *p)
+{
+	const struct port_config *c = &p->cfg;
+	const char *helper = c->helper[0] ? c->helper : default_helper;
+	struct nethelper_req req = {
+		.helper = helper,
+		.bridge = c->bridge,
+		.ifname = c->ifname,
+		.queues = c->queues,
+		.mac = c->mac_set ? c->mac : NULL,
+	};
+	int fds[HELPER_MAX_QUEUES];
+	struct helper_msg m;
+	int r;
+
+	if (geteuid() == 0 || !helper[0])
+		return backend_tap_create(c->ifname, c->queues, c->bridge, &p->be);
+	if (!c->bridge[0]) {
+		log_error("%s: vhostd is not root: its network helper makes taps on a bridge, "
+			  "and the port names none (bridge=)",
+			  c->name);
+		return -EPERM;
+	}
+	r = nethelper_make_tap(&req, &m, fds);
+	if (r < 0) {
+		log_error("%s: network helper %s: %s", c->name, helper, m.error);
+		return r;
+	}
+	log_info("%s: tap %s (ifindex %u) on bridge %s from %s, offloads 0x%x", c->name, m.ifname,
+		 m.ifindex, c->bridge, helper, m.offloads);
+	return backend_tap_adopt(m.ifname, fds, m.nfds, &p->be);
+}
+
 int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 {
 	struct port *p = calloc(1, sizeof(*p));
@@ -349,7 +395,7 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	ev_init(&p->timer_ev, on_timer);
 	switch (cfg->backend) {
 	case PORT_BACKEND_TAP:
-		r = backend_tap_create(cfg->ifname, cfg->queues, &p->be);
+		r = port_make_tap(p);
 		break;
 	case PORT_BACKEND_NULL:
 		r = backend_null_create(cfg->queues, cfg->gen, &p->be);

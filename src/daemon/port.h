@@ -29,7 +29,9 @@ struct port_config {
 	char dev[IFNAMSIZ];    /* back-ends over a host device (dev=): the device underneath */
 	uint8_t mac[6];	       /* the guest's MAC address (mac=), when mac_set */
 	bool mac_set;
-	uint32_t macvtap_mode;	  /* macvtap: MACVLAN_MODE_* (macvtap_mode=) */
+	uint32_t macvtap_mode; /* macvtap: MACVLAN_MODE_* (macvtap_mode=) */
+	char bridge[IFNAMSIZ]; /* tap: the bridge it joins (bridge=) */
+	char helper[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* tap: vhostd-net-helper */
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
 	enum poll_mode poll;
@@ -43,6 +45,9 @@ struct port_config {
  * *ret set, or a negative errno after logging why.
  */
 int port_new(struct loop *l, const struct port_config *cfg, struct port **ret);
+
+/* The network helper for tap ports without helper= when vhostd is not root (--helper). */
+void port_set_default_helper(const char *path);
 
 /* Disconnects, removes the socket we created, destroys the back-end. NULL is fine. */
 void port_free(struct port *p);

@@ -196,6 +196,24 @@ static int set_mac(struct portcfg_builder *b, const char *val, struct cfg_err *e
 	return 0;
 }
 
+static int set_bridge(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (!name_valid(val, sizeof(b->c.bridge)))
+		return cfg_fail(err, "invalid bridge '%s' (an interface name)", val);
+	strcpy(b->c.bridge, val);
+	return 0;
+}
+
+/* helper=: an absolute path without ',' (the spec's separator), to a program run by vhostd. */
+static int set_helper(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (val[0] != '/' || strlen(val) >= sizeof(b->c.helper) || strchr(val, ','))
+		return cfg_fail(err, "helper must be an absolute path of at most %zu bytes, no ','",
+				sizeof(b->c.helper) - 1);
+	strcpy(b->c.helper, val);
+	return 0;
+}
+
 static int set_mode(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
 	if (strcmp(val, "server") == 0)
@@ -291,6 +309,7 @@ static const struct {
 	{ "peer", set_peer },	      { "mtu", set_mtu },
 	{ "features", set_features }, { "dev", set_dev },
 	{ "mac", set_mac },	      { "macvtap_mode", set_macvtap_mode },
+	{ "bridge", set_bridge },     { "helper", set_helper },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
@@ -350,6 +369,8 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 	if (c->dev[0] && !portcfg_backend_has_dev(c->backend))
 		return cfg_fail(err, "port %s: dev= goes with a back-end over a host device",
 				c->name);
+	if ((c->bridge[0] || c->helper[0]) && c->backend != PORT_BACKEND_TAP)
+		return cfg_fail(err, "port %s: bridge= and helper= go with backend=tap", c->name);
 	if (c->gen && c->backend != PORT_BACKEND_NULL)
 		return cfg_fail(err, "port %s: gen= goes with backend=null only", c->name);
 	if (c->backend == PORT_BACKEND_PORT && strcmp(c->peer, c->name) == 0)
@@ -430,7 +451,7 @@ int portcfg_check_peer(const struct port_config *a, const struct port_config *pe
 
 size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 {
-	char extra[192] = "", names[512];
+	char extra[320] = "", names[512];
 	int n;
 
 	switch (c->backend) {
@@ -452,6 +473,16 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 		if (c->mtu && n > 0 && (size_t)n < sizeof(extra))
 			snprintf(extra + n, sizeof(extra) - (size_t)n, ",mtu=%u", c->mtu);
 		break;
+	}
+	if (c->bridge[0]) {
+		size_t e = strlen(extra);
+
+		snprintf(extra + e, sizeof(extra) - e, ",bridge=%s", c->bridge);
+	}
+	if (c->helper[0]) {
+		size_t e = strlen(extra);
+
+		snprintf(extra + e, sizeof(extra) - e, ",helper=%s", c->helper);
 	}
 	if (c->dev[0]) {
 		size_t e = strlen(extra);
@@ -487,7 +518,7 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 
 bool portcfg_equal(const struct port_config *a, const struct port_config *b)
 {
-	char sa[512], sb[512];
+	char sa[PORTCFG_SPEC_MAX], sb[PORTCFG_SPEC_MAX];
 
 	portcfg_format(a, sa, sizeof(sa));
 	portcfg_format(b, sb, sizeof(sb));

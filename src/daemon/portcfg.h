@@ -64,6 +64,9 @@ int portcfg_conflict(const struct port_config *a, const struct port_config *b, s
 int portcfg_check_peer(const struct port_config *a, const struct port_config *peer,
 		       struct cfg_err *err);
 
+/* Room for any canonical spec. */
+#define PORTCFG_SPEC_MAX 1024
+
 /*
  * Writes the canonical spec of c (every key with its value, in one order; parses back to c)
  * into buf, always terminated. Returns the length it needed (as snprintf).

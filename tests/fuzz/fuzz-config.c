@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < a.nports; i++) {
 		struct port_config back;
 		struct cfg_err e;
-		char spec[512];
+		char spec[PORTCFG_SPEC_MAX];
 
 		FUZZ_CHECK(a.ports[i].name[0] && a.ports[i].socket[0]);
 		FUZZ_CHECK(portcfg_equal(&a.ports[i], &b.ports[i]));
