@@ -460,6 +460,9 @@ def cli_port_seeds():
         "mtu-null": base + b",backend=null,mtu=1500",
         "mac": base + b",backend=tap,ifname=vh0,mac=52:54:00:12:34:56",
         "dev": base + b",backend=null,dev=eth0",
+        "switch": base + b",backend=switch,switch=sw0,vlan=10,switch_ageing=4,mac=02:00:00:00:00:01",
+        "switch-uplink": b"name=u,backend=tap,ifname=up0,switch=sw0,uplink=1",
+        "switch-bad": base + b",backend=switch,switch=sw0,vlan=4095,uplink=1,queues=2",
         "empty": b"",
         "commas": b",,,=,=",
     }
@@ -477,6 +480,8 @@ def config_seeds():
         b"[port a]\nsocket = /run/a.sock\nmode = client\nbackend = port\npeer = b\n"
         b"[port b]\nsocket = /run/b.sock\nbackend = port\npeer = a\n",
         "null": b"[port n]\nsocket=/n\nbackend=null\ngen=64\n",
+        "switch": b"[port a]\nsocket=/a\nbackend=switch\nswitch=sw0\nvlan=10\n"
+        b"[port u]\nbackend=tap\nifname=up0\nswitch=sw0\nuplink=1\n",
         "bad-section": b"[bridge x]\n",
         "dup": b"[port a]\nsocket=/s\nbackend=null\n[port a]\nsocket=/s\nbackend=null\n",
         "name-key": b"[port a]\nname=b\n",
