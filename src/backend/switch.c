@@ -35,14 +35,14 @@
 #include "util/loop.h"
 
 enum {
-	SW_BURST = 32,		   /* frames handled per lookup pass */
+	SW_BURST = 32,			/* frames handled per lookup pass */
 	SW_SLOTS = 2 * SWITCH_MAX_MACS, /* hash table slots (load at most 1/2) */
-	SW_UP_HDR = 10,		   /* virtio-net header on the uplink's device (no offloads) */
-	SW_RX_SLOT = 2048,	   /* uplink receive buffer per frame of a burst */
-	SW_RX_BIG = 65536 + 64,	   /* uplink receive buffer for one frame larger than a slot */
-	SW_RX_BUDGET = 256,	   /* uplink frames per wake-up */
-	SW_UP_IOV = 512,	   /* iovecs of one burst towards the uplink */
-	SW_MOVE_HOLD = 1000,	   /* milliseconds an address stays put after it moved */
+	SW_UP_HDR = 10,			/* virtio-net header on the uplink's device (no offloads) */
+	SW_RX_SLOT = 2048,		/* uplink receive buffer per frame of a burst */
+	SW_RX_BIG = 65536 + 64,		/* uplink receive buffer for one frame larger than a slot */
+	SW_RX_BUDGET = 256,		/* uplink frames per wake-up */
+	SW_UP_IOV = 512,		/* iovecs of one burst towards the uplink */
+	SW_MOVE_HOLD = 1000,		/* milliseconds an address stays put after it moved */
 	SW_ETH_HLEN = 14,
 	SW_VLAN_HLEN = 4,
 };
@@ -71,9 +71,9 @@ struct sw_batch {
 
 struct vswitch {
 	char name[32];
-	unsigned refs; /* ports created that name it (control thread) */
+	unsigned refs;	 /* ports created that name it (control thread) */
 	unsigned ageing; /* seconds */
-	int domain; /* worker index of its ports, -1 while none has joined */
+	int domain;	 /* worker index of its ports, -1 while none has joined */
 	unsigned joined;
 	struct sw_port *port[SWITCH_MAX_PORTS];
 	uint32_t gen[SWITCH_MAX_PORTS]; /* bumped when a port leaves its slot */
@@ -263,7 +263,8 @@ static void sw_learn(struct vswitch *sw, struct sw_port *p, uint16_t vlan, const
 		if (old_live && ((e->key & SW_KEY_STATIC) || now - e->moved < SW_MOVE_HOLD)) {
 			p->st.moves_refused++;
 			log_rl(&p->rl, LOG_LVL_WARN,
-			       "switch %s: %s on VLAN %u sent from another port than %s it is %s to: "
+			       "switch %s: %s on VLAN %u sent from another port than %s it is %s "
+			       "to: "
 			       "not moved",
 			       sw->name, sw_mac_str(src, mb), vlan, sw_port_desc(sw, e->slot),
 			       (e->key & SW_KEY_STATIC) ? "pinned" : "learnt");
@@ -525,7 +526,8 @@ static int sw_guest_send_burst(struct backend *be, unsigned q, struct be_frame *
 		sw_deliver(sw, p->hdr_len, sent);
 		for (unsigned i = 0; i < m; i++)
 			if (queued[i] && sent[i])
-				f[base + i].res = (ssize_t)iov_size(f[base + i].iov, f[base + i].niov);
+				f[base + i].res =
+					(ssize_t)iov_size(f[base + i].iov, f[base + i].niov);
 	}
 	return 0;
 }
@@ -694,7 +696,8 @@ static unsigned sw_uplink_read(struct vswitch *sw, struct backend *dev, struct b
 
 	if (want <= SW_RX_SLOT && dev->ops->recv_burst) {
 		for (unsigned i = 0; i < SW_BURST; i++) {
-			bufs[i] = (struct iovec){ sw->rx_slots + (size_t)i * SW_RX_SLOT, SW_RX_SLOT };
+			bufs[i] =
+				(struct iovec){ sw->rx_slots + (size_t)i * SW_RX_SLOT, SW_RX_SLOT };
 			f[i] = (struct be_frame){ .iov = &bufs[i], .niov = 1 };
 		}
 		if (dev->ops->recv_burst(dev, 0, f, SW_BURST) < 0)

@@ -19,7 +19,7 @@ enum {
 	SWITCH_MAX_MACS = 4096,	     /* learnt addresses of one switch */
 	SWITCH_AGEING_DEFAULT = 300, /* seconds */
 	SWITCH_AGEING_MAX = 1000000, /* seconds (11 days) */
-	SWITCH_FLOOD_MAX = 65536, /* frames a port may flood per second */
+	SWITCH_FLOOD_MAX = 65536,    /* frames a port may flood per second */
 };
 
 /* One switch port's counters (written by the switch's worker). */

@@ -126,8 +126,8 @@ static struct json_object *switch_json(struct port *p, const struct port_config 
 	put(o, "name", json_object_new_string(c->sw));
 	put(o, "vlan", json_object_new_int((int)c->vlan));
 	put(o, "uplink", json_object_new_boolean(c->uplink));
-	put(o, "ageing", json_object_new_int((int)(c->sw_ageing ? c->sw_ageing
-								: SWITCH_AGEING_DEFAULT)));
+	put(o, "ageing",
+	    json_object_new_int((int)(c->sw_ageing ? c->sw_ageing : SWITCH_AGEING_DEFAULT)));
 	put(o, "macs", json_object_new_int((int)macs));
 #define SW_COUNTER(f) put(o, #f, json_object_new_int64((int64_t)st.f))
 	SW_COUNTER(unicast);

@@ -441,7 +441,9 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 			goto fail;
 	}
 	log_info("%s: %s %s, back-end %s%s%s, %u queue pair(s), poll=%s, worker %u", p->cfg.name,
-		 cfg->uplink ? "uplink of switch" : cfg->client ? "connecting to" : "listening on",
+		 cfg->uplink   ? "uplink of switch"
+		 : cfg->client ? "connecting to"
+			       : "listening on",
 		 cfg->uplink ? cfg->sw : cfg->socket, p->be->ops->name,
 		 cfg->backend == PORT_BACKEND_TAP ? " " : "",
 		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues,

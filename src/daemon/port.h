@@ -25,9 +25,9 @@ struct port_config {
 	bool client; /* connect to a listening front-end instead of listening */
 	unsigned queues;
 	enum port_backend backend;
-	char ifname[IFNAMSIZ];	  /* tap */
-	char dev[IFNAMSIZ];	  /* back-ends over a host device (dev=): the device underneath */
-	uint8_t mac[6];		  /* the guest's MAC address (mac=), when mac_set */
+	char ifname[IFNAMSIZ]; /* tap */
+	char dev[IFNAMSIZ];    /* back-ends over a host device (dev=): the device underneath */
+	uint8_t mac[6];	       /* the guest's MAC address (mac=), when mac_set */
 	bool mac_set;
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */

@@ -290,12 +290,23 @@ static const struct {
 	const char *key;
 	int (*set)(struct portcfg_builder *b, const char *val, struct cfg_err *err);
 } keys[] = {
-	{ "name", set_name },	  { "socket", set_socket },	{ "backend", set_backend },
-	{ "mode", set_mode },	  { "queues", set_queues },	{ "poll", set_poll },
-	{ "ifname", set_ifname }, { "gen", set_gen },		{ "peer", set_peer },
-	{ "mtu", set_mtu },	  { "features", set_features }, { "dev", set_dev },
-	{ "mac", set_mac },	  { "switch", set_switch },	{ "vlan", set_vlan },
-	{ "uplink", set_uplink }, { "switch_ageing", set_switch_ageing },
+	{ "name", set_name },
+	{ "socket", set_socket },
+	{ "backend", set_backend },
+	{ "mode", set_mode },
+	{ "queues", set_queues },
+	{ "poll", set_poll },
+	{ "ifname", set_ifname },
+	{ "gen", set_gen },
+	{ "peer", set_peer },
+	{ "mtu", set_mtu },
+	{ "features", set_features },
+	{ "dev", set_dev },
+	{ "mac", set_mac },
+	{ "switch", set_switch },
+	{ "vlan", set_vlan },
+	{ "uplink", set_uplink },
+	{ "switch_ageing", set_switch_ageing },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
@@ -484,10 +495,9 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 	}
 	if (c->socket[0]) /* an uplink has none */
 		snprintf(sock, sizeof(sock), ",socket=%s", c->socket);
-	n = snprintf(buf, len, "name=%s%s,mode=%s,backend=%s%s,queues=%u,poll=%s%s", c->name,
-		     sock, c->client ? "client" : "server",
-		     port_backend_name(c->backend), extra, c->queues, poll_mode_name(c->poll),
-		     names);
+	n = snprintf(buf, len, "name=%s%s,mode=%s,backend=%s%s,queues=%u,poll=%s%s", c->name, sock,
+		     c->client ? "client" : "server", port_backend_name(c->backend), extra,
+		     c->queues, poll_mode_name(c->poll), names);
 	return n < 0 ? 0 : (size_t)n;
 }
 

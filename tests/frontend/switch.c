@@ -41,7 +41,7 @@ static const uint8_t MAC[NPORTS][6] = { { 2, 0, 0, 0, 0, 0x0a },
 					{ 2, 0, 0, 0, 0, 0x10 },
 					{ 2, 0, 0, 0, 0, 0x20 } };
 static const uint8_t BCAST[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-static const uint8_t HOST[6] = { 2, 0, 0, 0, 0, 0xee };	 /* behind the uplink */
+static const uint8_t HOST[6] = { 2, 0, 0, 0, 0, 0xee };	  /* behind the uplink */
 static const uint8_t NOBODY[6] = { 2, 0, 0, 0, 0, 0x0d }; /* never sends */
 static const uint8_t AGED[6] = { 2, 0, 0, 0, 0, 0x0e };
 
@@ -503,8 +503,7 @@ static int setup(void **state)
 			return -1;
 	}
 	upfd = t_pkt_open("swup0");
-	if (upfd < 0 ||
-	    setsockopt(upfd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) < 0)
+	if (upfd < 0 || setsockopt(upfd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) < 0)
 		return -1;
 	return 0;
 }
