@@ -685,8 +685,9 @@ int backend_switch_create(const char *sw, unsigned vlan, unsigned ageing_s, cons
 
 /*
  * Reads a burst from the uplink's device into the switch's buffers, or one frame into the big
- * buffer when a frame may not fit a slot. Returns frames read (their lengths or errors in
- * f[].res), 0 when the device had none.
+ * buffer when a frame may not fit a slot. Returns how many entries of f it filled (a length or
+ * an error in each f[].res; -EAGAIN: none there, and a later entry may still hold a frame that
+ * arrived meanwhile), 0 when the device had nothing at all.
  */
 static unsigned sw_uplink_read(struct vswitch *sw, struct backend *dev, struct be_frame *f,
 			       struct iovec *bufs)
@@ -702,9 +703,9 @@ static unsigned sw_uplink_read(struct vswitch *sw, struct backend *dev, struct b
 		}
 		if (dev->ops->recv_burst(dev, 0, f, SW_BURST) < 0)
 			return 0;
-		while (n < SW_BURST && f[n].res != -EAGAIN)
-			n++;
-		return n;
+		for (unsigned i = 0; i < SW_BURST; i++)
+			n += f[i].res != -EAGAIN;
+		return n ? SW_BURST : 0;
 	}
 	bufs[0] = (struct iovec){ want <= SW_RX_SLOT ? sw->rx_slots : sw->rx_big,
 				  want <= SW_RX_SLOT ? SW_RX_SLOT : SW_RX_BIG };
@@ -781,7 +782,8 @@ static void sw_uplink_ready(struct ev *ev, uint32_t events)
 		if (!n)
 			break;
 		for (unsigned i = 0; i < n; i++)
-			sw_uplink_frame(sw, u, &f[i], i, now, sw->rx_iov[i]);
+			if (f[i].res != -EAGAIN)
+				sw_uplink_frame(sw, u, &f[i], i, now, sw->rx_iov[i]);
 		sw_deliver(sw, SW_UP_HDR, sent);
 		done += n;
 	}
