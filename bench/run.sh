@@ -19,6 +19,13 @@
 #   idle     vhostd with 16 null ports, all connected by one idle front-end: vhostd's CPU use
 #   null_tx_packed, null_rx_packed, vm2vm_packed: the same with packed virtqueues (virtio-user
 #            packed_vq=1; both back-ends negotiate what the front-end asks)
+#   switch_vm2vm  guest <-> guest through a learning switch: two vhostd ports backend=switch on
+#            one switch against two dpdkvhostuser ports on one Open vSwitch bridge (userspace
+#            datapath, DPDK, action NORMAL: MAC learning too), not against net_vhost. The
+#            front-end as in vm2vm (io forwarding, tx_first), with MACs given to its two ports
+#            and each one's eth-peer set to the other's: io sends what port 1 received out of
+#            port 0, so each port's frames always carry its own source address and go to the
+#            other's, learnt; counted as vm2vm.
 #
 # Environment:
 #   VHOSTD           the daemon (default build/vhostd); vhostctl is taken from the same directory
@@ -28,7 +35,7 @@
 #   BENCH_WINDOW S   measuring window in seconds (default 5)
 #   BENCH_IDLE_WINDOW S  idle measuring window (default 10)
 #   BENCH_ONLY LIST  scenarios to run (default "null_tx null_rx vm2vm tap_tx tap_rx
-#                    null_tx_packed null_rx_packed vm2vm_packed idle")
+#                    null_tx_packed null_rx_packed vm2vm_packed switch_vm2vm idle")
 #   BENCH_SIZES LIST frame sizes (default "64 1518")
 #   BENCH_OUT DIR    results directory (default bench/results)
 #   BENCH_TAP_SENDERS N  tapflood processes for tap_rx (default 1)
@@ -65,7 +72,8 @@ else
 	RUNS=${BENCH_RUNS:-3} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
 	IDLE_WINDOW=${BENCH_IDLE_WINDOW:-10}
 fi
-ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed idle}
+ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed switch_vm2vm idle}
+OVS_VSWITCHD=${BENCH_OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 SIZES=${BENCH_SIZES:-64 1518}
 OUT=${BENCH_OUT:-$HERE/results}
 BE_CPU=${BENCH_BE_CPU:-0}
@@ -321,6 +329,58 @@ vhostd_all_connected() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Open vSwitch with DPDK (switch_vm2vm's reference): ovsdb-server and ovs-vswitchd started here
+# (no systemd), with their database, sockets and logs in $WORK/ovs, and stopped by pid.
+
+OVSDB_PID=
+OVS_PID=
+
+ovs_vsctl() { ovs-vsctl --db="unix:$WORK/ovs/db.sock" --timeout=20 "$@"; }
+
+# ovs_start: one bridge br0 (datapath_type=netdev) with dpdkvhostuser ports vhu0 and vhu1 (their
+# sockets $WORK/ovs/vhu0 and vhu1), the whole of ovs-vswitchd (its PMD thread included) on
+# BE_CPU, like vhostd.
+ovs_start() {
+	local d=$WORK/ovs
+	rm -rf "$d" && mkdir -p "$d" || fail "mkdir $d"
+	export OVS_RUNDIR=$d OVS_LOGDIR=$d OVS_DBDIR=$d
+	ovsdb-tool create "$d/conf.db" /usr/share/openvswitch/vswitch.ovsschema ||
+		fail "ovsdb-tool create failed"
+	ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" --unixctl="$d/ovsdb.ctl" \
+		--log-file="$d/ovsdb.log" 2>>"$WORK/ovs.log" &
+	OVSDB_PID=$!
+	wait_until 10 "ovsdb-server's socket" test -S "$d/db.sock"
+	ovs_vsctl --no-wait init || fail "ovs-vsctl init failed"
+	ovs_vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+		"other_config:dpdk-lcore-mask=$(printf '0x%x' $((1 << BE_CPU)))" \
+		"other_config:pmd-cpu-mask=$(printf '0x%x' $((1 << BE_CPU)))" \
+		other_config:dpdk-socket-mem=256 \
+		"other_config:dpdk-extra=--no-pci --in-memory --single-file-segments" ||
+		fail "ovs-vsctl set failed"
+	taskset -c "$BE_CPU" "$OVS_VSWITCHD" "unix:$d/db.sock" --unixctl="$d/vswitchd.ctl" \
+		--log-file="$d/vswitchd.log" 2>>"$WORK/ovs.log" &
+	OVS_PID=$!
+	ovs_vsctl add-br br0 -- set bridge br0 datapath_type=netdev \
+		-- add-port br0 vhu0 -- set Interface vhu0 type=dpdkvhostuser \
+		-- add-port br0 vhu1 -- set Interface vhu1 type=dpdkvhostuser ||
+		fail "cannot make the OVS bridge (see $d/vswitchd.log)"
+	wait_until 30 "OVS vhost-user sockets" test -S "$d/vhu1"
+}
+
+# ovs_link_up: succeeds when OVS reports both vhost-user ports' links up.
+ovs_link_up() {
+	[[ $(ovs_vsctl get Interface vhu0 link_state) == up &&
+		$(ovs_vsctl get Interface vhu1 link_state) == up ]]
+}
+
+# ovs_stop: ovs-vswitchd, then ovsdb-server, by pid.
+ovs_stop() {
+	[[ -n $OVS_PID ]] && stop_pid "$OVS_PID" 10
+	[[ -n $OVSDB_PID ]] && stop_pid "$OVSDB_PID" 5
+	OVS_PID= OVSDB_PID=
+}
+
+# ---------------------------------------------------------------------------------------------
 # one measured run: runs in its own subshell, with its own EXIT trap that stops what it started
 
 SENDER_PIDS=()
@@ -332,6 +392,7 @@ run_cleanup() {
 	tp_quit fe
 	tp_quit be
 	[[ -n $VHOSTD_PID ]] && stop_pid "$VHOSTD_PID" 5
+	ovs_stop
 	# The sockets and the tap go with their owners; nothing else to undo.
 	rm -f "$WORK"/*.sock "$WORK/ctl"
 }
@@ -360,7 +421,7 @@ sample() {
 		tp_port_stats fe
 		CNT=${TP_RX[0]}
 		;;
-	vm2vm)
+	vm2vm | switch_vm2vm)
 		tp_port_stats fe
 		CNT=$((TP_RX[0] + TP_RX[1]))
 		;;
@@ -413,7 +474,7 @@ cpu_snap() {
 # run_one SCEN SIZE BACKEND RUN: one measured run; appends a row to results.csv.
 run_one() {
 	local name=$1 scen=${1%_packed} size=$2 be=$3 run=$4 poll=busy netns=- be_pid
-	local devargs=$FE_DEVARGS
+	local devargs=$FE_DEVARGS devargs0= devargs1=
 	local -a fe_args ports be_vdevs
 	local fe_mode=txonly seed="start" cnt0 t0 cnt1 t1 sys mpps spp i note snap0 snap1 cpu other sender
 	trap run_cleanup EXIT
@@ -424,11 +485,17 @@ run_one() {
 	null_tx) fe_mode=txonly ;;
 	null_rx | tap_rx) fe_mode=rxonly ;;
 	vm2vm) fe_mode=io seed="start tx_first $VM2VM_BURSTS" ;;
+	switch_vm2vm) fe_mode=io seed="start tx_first $VM2VM_BURSTS" ;;
 	tap_tx) fe_mode=txonly ;;
 	esac
 
 	# The back-end.
-	if [[ $be == dpdk ]]; then
+	local s0=$WORK/s0.sock s1=$WORK/s1.sock
+	if [[ $be == ovs ]]; then
+		ovs_start
+		s0=$WORK/ovs/vhu0 s1=$WORK/ovs/vhu1
+		be_pid=$OVS_PID
+	elif [[ $be == dpdk ]]; then
 		be_vdevs=(--vdev "net_vhost0,iface=$WORK/s0.sock,queues=1")
 		case $scen in
 		null_tx) be_vdevs+=(--vdev "net_null0,size=$size,no-rx=1") ;;
@@ -446,6 +513,8 @@ run_one() {
 		null_rx) ports=("name=p,socket=$WORK/s0.sock,backend=null,gen=$size,poll=$poll") ;;
 		vm2vm) ports=("name=a,socket=$WORK/s0.sock,backend=port,peer=b,poll=$poll"
 			"name=b,socket=$WORK/s1.sock,backend=port,peer=a,poll=$poll") ;;
+		switch_vm2vm) ports=("name=a,socket=$WORK/s0.sock,backend=switch,switch=sw0,poll=$poll"
+			"name=b,socket=$WORK/s1.sock,backend=switch,switch=sw0,poll=$poll") ;;
 		tap_*) ports=("name=p,socket=$WORK/s0.sock,backend=tap,ifname=$TAP,poll=$poll") ;;
 		esac
 		vhostd_start "$netns" "${ports[@]}"
@@ -459,15 +528,18 @@ run_one() {
 
 	# The front-end (packed scenarios: packed virtqueues, whatever else BENCH_FE_DEVARGS says).
 	[[ $name == *_packed ]] && devargs="$devargs,packed_vq=1"
-	fe_args=(--vdev "net_virtio_user0,path=$WORK/s0.sock,queues=1,queue_size=256$devargs")
-	[[ $scen == vm2vm ]] &&
-		fe_args+=(--vdev "net_virtio_user1,path=$WORK/s1.sock,queues=1,queue_size=256$devargs")
+	[[ $scen == switch_vm2vm ]] && devargs0=",mac=02:00:00:00:00:0a" devargs1=",mac=02:00:00:00:00:0b"
+	fe_args=(--vdev "net_virtio_user0,path=$s0,queues=1,queue_size=256$devargs${devargs0:-}")
+	[[ $scen == *vm2vm ]] &&
+		fe_args+=(--vdev "net_virtio_user1,path=$s1,queues=1,queue_size=256$devargs${devargs1:-}")
 	tp_start fe "$FE_CPU" - "${fe_args[@]}" -- -i --nb-cores=1 --burst=32 --txpkts="$size" \
 		--total-num-mbufs=16384 --forward-mode="$fe_mode" --no-flush-rx --mask-event all
 	tp_run fe "$STARTUP_S" "show port summary all"
 
 	# Both ends must agree the device is up before anything is seeded or measured.
-	if [[ $be == dpdk ]]; then
+	if [[ $be == ovs ]]; then
+		wait_until "$CONNECT_S" "OVS vhost-user links up" ovs_link_up
+	elif [[ $be == dpdk ]]; then
 		if [[ $scen == vm2vm ]]; then
 			wait_until "$CONNECT_S" "net_vhost links up" tp_link_up be 0 1
 		else
@@ -476,6 +548,9 @@ run_one() {
 	else
 		wait_until "$CONNECT_S" "vhostd ports connected" vhostd_all_connected "${#ports[@]}"
 	fi
+	# Through a learning switch each port's seed frames go to the other port's MAC.
+	[[ $scen == switch_vm2vm ]] &&
+		tp_run fe "$CMD_S" "set eth-peer 0 02:00:00:00:00:0b" "set eth-peer 1 02:00:00:00:00:0a"
 	tp_run fe "$CMD_S" "$seed"
 
 	if [[ $scen == tap_rx ]]; then
@@ -718,9 +793,11 @@ main() {
 	echo "background CPU use before the start: ${busy}% of a core (over 2 s)" >>"$OUT/meta.txt"
 	log "vhostd=$VHOSTD runs=$RUNS warm-up=${WARMUP}s window=${WINDOW}s back-end CPU $BE_CPU," \
 		"front-end CPU $FE_CPU; work directory $WORK"
-	for scen in null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed; do
+	for scen in null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed \
+		switch_vm2vm; do
 		wants "$scen" || continue
 		backends=(vhostd dpdk)
+		[[ $scen == switch_vm2vm ]] && backends=(vhostd ovs)
 		[[ " $ADAPTIVE " == *" $scen "* ]] && backends+=(vhostd-adaptive)
 		for size in $SIZES; do
 			for ((run = 1; run <= RUNS; run++)); do

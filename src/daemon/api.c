@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/switch.h"
 #include "daemon/metrics.h"
 #include "net/features.h"
 #include "util/cleanup.h"
@@ -112,6 +113,41 @@ static const char *state_name(const struct port_info *pi)
 }
 
 /* The port-show object of p. */
+/* The switch a port is on: its name, VLAN, role, the switch's addresses and the port's counters. */
+static struct json_object *switch_json(struct port *p, const struct port_config *c)
+{
+	struct json_object *o = json_object_new_object();
+	struct switch_port_stats st = { 0 };
+	unsigned macs = 0;
+
+	if (!o)
+		return NULL;
+	port_switch_stats(p, &st, &macs);
+	put(o, "name", json_object_new_string(c->sw));
+	put(o, "vlan", json_object_new_int((int)c->vlan));
+	put(o, "uplink", json_object_new_boolean(c->uplink));
+	put(o, "ageing",
+	    json_object_new_int((int)(c->sw_ageing ? c->sw_ageing : SWITCH_AGEING_DEFAULT)));
+	put(o, "macs", json_object_new_int((int)macs));
+#define SW_COUNTER(f) put(o, #f, json_object_new_int64((int64_t)st.f))
+	SW_COUNTER(unicast);
+	SW_COUNTER(flooded);
+	SW_COUNTER(to_uplink);
+	SW_COUNTER(drop_tagged);
+	SW_COUNTER(drop_src_mcast);
+	SW_COUNTER(drop_gone);
+	SW_COUNTER(drop_local);
+	SW_COUNTER(drop_flood);
+	SW_COUNTER(drop_vlan);
+	SW_COUNTER(drop_runt);
+	SW_COUNTER(no_room);
+	SW_COUNTER(mac_moves);
+	SW_COUNTER(moves_refused);
+	SW_COUNTER(table_full);
+#undef SW_COUNTER
+	return o;
+}
+
 static struct json_object *port_json(struct port *p, enum port_source src)
 {
 	const struct port_config *c = port_config(p);
@@ -143,6 +179,8 @@ static struct json_object *port_json(struct port *p, enum port_source src)
 		put(o, "bridge", json_object_new_string(c->bridge));
 	if (c->helper[0])
 		put(o, "helper", json_object_new_string(c->helper));
+	if (c->sw[0])
+		put(o, "switch", switch_json(p, c));
 	if (c->mac_set) {
 		char mac[18];
 

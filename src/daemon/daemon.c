@@ -80,7 +80,8 @@ static void count_load(struct daemon *d, const struct port_config *cfg, int sign
 
 /*
  * Places a new port's queue pairs: with its peer's (a transmit and the peer's receive ring are
- * then handled by one thread), or starting at the least loaded worker.
+ * then handled by one thread), with the other ports of its switch (one worker forwards for the
+ * whole switch, without locks), or starting at the least loaded worker.
  */
 static unsigned place(const struct daemon *d, const struct port_config *cfg)
 {
@@ -89,6 +90,9 @@ static unsigned place(const struct daemon *d, const struct port_config *cfg)
 
 	if (cfg->backend == PORT_BACKEND_PORT && (peer = daemon_find(d, cfg->peer, NULL)))
 		return port_config(peer)->worker_base;
+	for (unsigned i = 0; cfg->sw[0] && i < d->nports; i++)
+		if (strcmp(port_config(d->ports[i].port)->sw, cfg->sw) == 0)
+			return port_config(d->ports[i].port)->worker_base;
 	for (unsigned w = 1; w < n; w++)
 		if (d->load[w] < d->load[best])
 			best = w;

@@ -20,6 +20,7 @@
 
 #include "backend/backend.h"
 #include "backend/nethelper.h"
+#include "backend/switch.h"
 #include "daemon/portcfg.h"
 #include "dataplane/qp.h"
 #include "dataplane/worker.h"
@@ -411,10 +412,16 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 						  .mac = cfg->mac_set ? cfg->mac : NULL,
 						  .queues = cfg->queues },
 			&p->be);
+	case PORT_BACKEND_SWITCH:
+		r = backend_switch_create(cfg->sw, cfg->vlan, cfg->sw_ageing,
+					  cfg->mac_set ? cfg->mac : NULL, &p->be);
 		break;
 	default:
 		r = -EINVAL;
 	}
+	/* uplink=1: the device becomes the switch's uplink; the port has no guest. */
+	if (r >= 0 && cfg->uplink)
+		r = backend_switch_uplink(&p->be, cfg->sw, cfg->sw_ageing);
 	if (r < 0)
 		goto fail;
 	r = vu_dev_init(&p->dev, p->cfg.name, cfg->queues,
@@ -432,7 +439,8 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		log_info("%s: features switched off: %s", p->cfg.name,
 			 vnet_features_format(cfg->features_off, names, sizeof(names)));
 	}
-	port_open_state(p);
+	if (!cfg->uplink)
+		port_open_state(p);
 	p->net = vnet_new(&p->dev, p->be);
 	if (!p->net) {
 		r = -ENOMEM;
@@ -447,13 +455,26 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	for (unsigned q = 0; q < cfg->queues; q++)
 		port_add_worker(p, worker_get(cfg->worker_base + q));
 	port_lock(p);
-	for (unsigned q = 0; q < cfg->queues && r >= 0; q++)
+	for (unsigned q = 0; q < cfg->queues && r >= 0 && !cfg->uplink; q++)
 		r = qp_init(&p->qp[q], &p->dev, p->net, p->be, q, worker_get(cfg->worker_base + q),
 			    cfg->poll);
+	/* Every port of a switch is on one worker (daemon.c's place()): this one's lock. */
+	if (r >= 0 && cfg->sw[0]) {
+		struct worker *w = worker_get(cfg->worker_base);
+
+		r = backend_switch_join(p->be, p->net, worker_loop(w), worker_index(w));
+		if (r < 0)
+			log_error("%s: cannot join switch %s: %s", p->cfg.name, cfg->sw,
+				  r == -EEXIST	? "it has an uplink already"
+				  : r == -EXDEV ? "its ports run on another worker"
+						: strerror(-r));
+	}
 	port_unlock(p);
 	if (r < 0)
 		goto fail;
-	if (cfg->client) {
+	if (cfg->uplink) {
+		/* No socket: the device is read by the switch. */
+	} else if (cfg->client) {
 		p->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (p->timer_fd < 0) {
 			r = -errno;
@@ -477,6 +498,13 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		 cfg->client ? "connecting to" : "listening on", cfg->socket, p->be->ops->name,
 		 cfg->ifname[0] ? " " : "", cfg->ifname, cfg->queues, poll_mode_name(cfg->poll),
 		 worker_index(worker_get(cfg->worker_base)));
+		 cfg->uplink   ? "uplink of switch"
+		 : cfg->client ? "connecting to"
+			       : "listening on",
+		 cfg->uplink ? cfg->sw : cfg->socket, p->be->ops->name,
+		 cfg->backend == PORT_BACKEND_TAP ? " " : "",
+		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues,
+		 poll_mode_name(cfg->poll), worker_index(worker_get(cfg->worker_base)));
 	*ret = p;
 	return 0;
 fail:
@@ -507,6 +535,8 @@ void port_free(struct port *p)
 		return;
 	port_disconnect(p, "shutting down");
 	port_lock(p);
+	if (p->be && p->cfg.sw[0])
+		backend_switch_leave(p->be);
 	if (p->peer) {
 		/* The peer must not deliver into a device model that is going away. */
 		backend_peer_set(p->peer->be, NULL);
@@ -535,7 +565,7 @@ void port_free(struct port *p)
 
 size_t port_format_stats(struct port *p, char *buf, size_t len)
 {
-	const char *state = p->connected ? "connected" : "waiting";
+	const char *state = p->cfg.uplink ? "uplink" : p->connected ? "connected" : "waiting";
 	struct vnet_stats s = { 0 };
 	uint64_t faults = 0, log_overflows = 0;
 	const char *logging = "off";
@@ -613,6 +643,17 @@ void port_snapshot(struct port *p, struct port_info *ret)
 	for (unsigned i = 0; i < p->nworkers; i++)
 		ret->workers[i] = worker_index(p->workers[i]);
 	port_unlock(p);
+}
+
+bool port_switch_stats(struct port *p, struct switch_port_stats *ret, unsigned *ret_macs)
+{
+	bool ok;
+
+	port_lock(p);
+	ok = backend_switch_stats(p->be, ret);
+	*ret_macs = backend_switch_macs(p->be);
+	port_unlock(p);
+	return ok;
 }
 
 void port_set_poll(struct port *p, enum poll_mode m)

@@ -15,7 +15,13 @@
 struct loop;
 struct port;
 
-enum port_backend { PORT_BACKEND_TAP, PORT_BACKEND_NULL, PORT_BACKEND_PORT, PORT_BACKEND_MACVTAP };
+enum port_backend {
+	PORT_BACKEND_TAP,
+	PORT_BACKEND_NULL,
+	PORT_BACKEND_PORT,
+	PORT_BACKEND_MACVTAP,
+	PORT_BACKEND_SWITCH,
+};
 
 #define PORT_NAME_MAX 32
 
@@ -34,6 +40,10 @@ struct port_config {
 	char helper[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* tap: vhostd-net-helper */
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
+	char sw[PORT_NAME_MAX];	  /* switch=: the VM switch of a switch port or an uplink */
+	unsigned vlan;		  /* switch: access VLAN 1..4094, 0 untagged */
+	bool uplink;		  /* uplink=1: this port's device is switch sw's uplink */
+	unsigned sw_ageing;	  /* switch_ageing=: seconds, 0 for the default */
 	enum poll_mode poll;
 	unsigned mtu;	       /* tap, macvtap: MTU set at port set-up, 0 to leave it */
 	uint64_t features_off; /* virtio features never offered on this port (features=) */
@@ -102,6 +112,12 @@ void port_snapshot(struct port *p, struct port_info *ret);
 
 /* Switches every queue pair of the port to poll mode m (the port's poll= changes too). */
 void port_set_poll(struct port *p, enum poll_mode m);
+
+struct switch_port_stats;
+
+/* A switch port's or uplink's switch counters and its switch's learnt addresses; false when the
+ * port is on no switch. */
+bool port_switch_stats(struct port *p, struct switch_port_stats *ret, unsigned *ret_macs);
 
 /* Sums the queue pairs of pi into *ret. */
 void port_stats_total(const struct port_info *pi, struct port_queue_stats *ret);

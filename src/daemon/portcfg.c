@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/switch.h"
 #include "net/features.h"
 #include "net/virtio_net.h"
 #include "util/cleanup.h"
@@ -41,6 +42,8 @@ const char *port_backend_name(enum port_backend b)
 		return "null";
 	case PORT_BACKEND_MACVTAP:
 		return "macvtap";
+	case PORT_BACKEND_SWITCH:
+		return "switch";
 	default:
 		return "port";
 	}
@@ -129,8 +132,11 @@ static int set_backend(struct portcfg_builder *b, const char *val, struct cfg_er
 		b->c.backend = PORT_BACKEND_PORT;
 	else if (strcmp(val, "macvtap") == 0)
 		b->c.backend = PORT_BACKEND_MACVTAP;
+	else if (strcmp(val, "switch") == 0)
+		b->c.backend = PORT_BACKEND_SWITCH;
 	else
-		return cfg_fail(err, "unknown backend '%s' (known: tap, null, port, macvtap)", val);
+		return cfg_fail(err,
+				"unknown backend '%s' (known: tap, null, port, macvtap, switch)", val);
 	b->have_backend = true;
 	return 0;
 }
@@ -193,6 +199,67 @@ static int set_mac(struct portcfg_builder *b, const char *val, struct cfg_err *e
 	for (unsigned i = 0; i < 6; i++)
 		b->c.mac[i] = (uint8_t)v[i];
 	b->c.mac_set = true;
+	return 0;
+}
+
+/* The VM switch (src/backend/switch.h): switch=, vlan=, uplink=, switch_ageing=. */
+static int set_switch(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (!name_valid(val, sizeof(b->c.sw)))
+		return cfg_fail(err, "invalid switch '%s' (letters, digits, '-', '_', '.'; 1..%zu)",
+				val, sizeof(b->c.sw) - 1);
+	strcpy(b->c.sw, val);
+	return 0;
+}
+
+static int set_vlan(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (parse_uint(val, 1, 4094, &b->c.vlan) < 0)
+		return cfg_fail(err, "vlan must be a VLAN id 1..4094");
+	return 0;
+}
+
+static int set_uplink(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (strcmp(val, "1") != 0 && strcmp(val, "0") != 0)
+		return cfg_fail(err, "uplink must be 1 or 0");
+	b->c.uplink = val[0] == '1';
+	return 0;
+}
+
+static int set_switch_ageing(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (parse_uint(val, 1, SWITCH_AGEING_MAX, &b->c.sw_ageing) < 0)
+		return cfg_fail(err, "switch_ageing must be 1..%d seconds", SWITCH_AGEING_MAX);
+	return 0;
+}
+
+/* Checks the switch keys of c: switch ports, uplinks and what goes with them. */
+static int finish_switch(const struct port_config *c, struct cfg_err *err)
+{
+	bool sw = c->backend == PORT_BACKEND_SWITCH;
+
+	if (sw && !c->sw[0])
+		return cfg_fail(err, "port %s: backend=switch needs switch=NAME", c->name);
+	if (c->vlan && !sw)
+		return cfg_fail(err, "port %s: vlan= goes with backend=switch only", c->name);
+	if (c->uplink && (sw || c->backend == PORT_BACKEND_PORT || !c->sw[0]))
+		return cfg_fail(err,
+				"port %s: uplink=1 makes the device of a port of another back-end "
+				"(tap, ...) the uplink of switch=NAME",
+				c->name);
+	if (c->sw[0] && !sw && !c->uplink)
+		return cfg_fail(err, "port %s: switch= goes with backend=switch or uplink=1",
+				c->name);
+	if (c->sw_ageing && !c->sw[0])
+		return cfg_fail(err, "port %s: switch_ageing= goes with switch=", c->name);
+	if (c->sw[0] && c->queues != 1)
+		return cfg_fail(err, "port %s: switch ports and uplinks have one queue pair",
+				c->name);
+	if (c->uplink && c->socket[0])
+		return cfg_fail(err, "port %s: an uplink has no guest: no socket=", c->name);
+	if (!c->uplink && !c->socket[0])
+		return cfg_fail(err, "a port needs name=, socket= and backend=");
 	return 0;
 }
 
@@ -310,6 +377,8 @@ static const struct {
 	{ "features", set_features }, { "dev", set_dev },
 	{ "mac", set_mac },	      { "macvtap_mode", set_macvtap_mode },
 	{ "bridge", set_bridge },     { "helper", set_helper },
+	{ "switch", set_switch },     { "vlan", set_vlan },
+	{ "uplink", set_uplink },     { "switch_ageing", set_switch_ageing },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
@@ -346,8 +415,10 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 {
 	struct port_config out = b->c, *c = &out;
 
-	if (!c->name[0] || !c->socket[0] || !b->have_backend)
+	if (!c->name[0] || !b->have_backend)
 		return cfg_fail(err, "a port needs name=, socket= and backend=");
+	if (finish_switch(c, err) < 0)
+		return -EINVAL;
 	if (c->backend == PORT_BACKEND_MACVTAP) {
 		if (macvtap_finish(c, err) < 0)
 			return -EINVAL;
@@ -414,7 +485,7 @@ int portcfg_conflict(const struct port_config *a, const struct port_config *b, s
 
 	if (strcmp(a->name, b->name) == 0)
 		what = "name";
-	else if (strcmp(a->socket, b->socket) == 0)
+	else if (a->socket[0] && strcmp(a->socket, b->socket) == 0)
 		what = "socket";
 	else if (a->ifname[0] && strcmp(a->ifname, b->ifname) == 0)
 		what = "ifname";
@@ -428,6 +499,13 @@ int portcfg_conflict(const struct port_config *a, const struct port_config *b, s
 			 "whole",
 			 b->name, a->name, a->dev);
 		return -EEXIST;
+	}
+	if (!what && a->sw[0] && strcmp(a->sw, b->sw) == 0) {
+		if (a->uplink && b->uplink)
+			what = "switch uplink (a switch has at most one)";
+		else if ((a->sw_ageing ? a->sw_ageing : SWITCH_AGEING_DEFAULT) !=
+			 (b->sw_ageing ? b->sw_ageing : SWITCH_AGEING_DEFAULT))
+			what = "switch but not its switch_ageing";
 	}
 	if (!what)
 		return 0;
@@ -451,7 +529,7 @@ int portcfg_check_peer(const struct port_config *a, const struct port_config *pe
 
 size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 {
-	char extra[320] = "", names[512];
+	char extra[384] = "", names[512], sock[sizeof(c->socket) + 8] = "";
 	int n;
 
 	switch (c->backend) {
@@ -473,6 +551,22 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 		if (c->mtu && n > 0 && (size_t)n < sizeof(extra))
 			snprintf(extra + n, sizeof(extra) - (size_t)n, ",mtu=%u", c->mtu);
 		break;
+	case PORT_BACKEND_SWITCH:
+		break; /* switch= and the rest follow, as on an uplink */
+	}
+	if (c->sw[0]) {
+		size_t e = strlen(extra);
+
+		snprintf(extra + e, sizeof(extra) - e, ",switch=%s", c->sw);
+		e = strlen(extra);
+		if (c->vlan)
+			snprintf(extra + e, sizeof(extra) - e, ",vlan=%u", c->vlan);
+		e = strlen(extra);
+		if (c->uplink)
+			snprintf(extra + e, sizeof(extra) - e, ",uplink=1");
+		e = strlen(extra);
+		if (c->sw_ageing)
+			snprintf(extra + e, sizeof(extra) - e, ",switch_ageing=%u", c->sw_ageing);
 	}
 	if (c->bridge[0]) {
 		size_t e = strlen(extra);
@@ -509,10 +603,11 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 		}
 		names[n] = '\0';
 	}
-	n = snprintf(buf, len, "name=%s,socket=%s,mode=%s,backend=%s%s,queues=%u,poll=%s%s",
-		     c->name, c->socket, c->client ? "client" : "server",
-		     port_backend_name(c->backend), extra, c->queues, poll_mode_name(c->poll),
-		     names);
+	if (c->socket[0]) /* an uplink has none */
+		snprintf(sock, sizeof(sock), ",socket=%s", c->socket);
+	n = snprintf(buf, len, "name=%s%s,mode=%s,backend=%s%s,queues=%u,poll=%s%s", c->name, sock,
+		     c->client ? "client" : "server", port_backend_name(c->backend), extra,
+		     c->queues, poll_mode_name(c->poll), names);
 	return n < 0 ? 0 : (size_t)n;
 }
 

@@ -3,24 +3,27 @@
 #
 # Runs one front-end test program against a fresh vhostd in a fresh network namespace.
 #
-#   run.sh server|client [-o PORTOPTS] [-a DAEMONARG]... PROG [ARGS...]
+#   run.sh server|client [-o PORTOPTS] [-a DAEMONARG]... [-p PORTSPEC]... PROG [ARGS...]
 #
 # -o appends PORTOPTS (e.g. poll=busy) to both --port specs; -a passes one more argument to the
-# daemon (e.g. -a --workers -a 2).
+# daemon (e.g. -a --workers -a 2); -p replaces p0 and p1 by the ports given (@D@ in PORTSPEC
+# stands for the test's directory).
 # One daemon, two ports: p0 (socket $d/p0.sock, tap vhf0; mode=server or mode=client as asked)
 # and p1 (socket $d/p1.sock, tap vhf1, mode=server). PROG runs inside the namespace, so it can
 # use AF_PACKET on the taps, with VUF_SOCK0/1, VUF_CTL, VUF_PID, VUF_TAP0/1 and VUF_DIR set.
 # Afterwards the daemon must still be alive and must exit 0 on SIGTERM.
 set -u
 
-usage="usage: run.sh server|client [-o PORTOPTS] [-a DAEMONARG]... PROG [ARGS...]"
+usage="usage: run.sh server|client [-o PORTOPTS] [-a DAEMONARG]... [-p PORTSPEC]... PROG [ARGS...]"
 mode=${1:?$usage}
 shift
 portopts=
 extra=()
+ports=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-o) portopts=",${2:?$usage}"; shift 2 ;;
+	-p) ports+=("${2:?$usage}"); shift 2 ;;
 	-a) extra+=("${2:?$usage}"); shift 2 ;;
 	*) break ;;
 	esac
@@ -63,9 +66,15 @@ ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 ip -n "$ns" link set lo up || exit 1
 
 mkfifo "$d/ready" || exit 1
-ip netns exec "$ns" "$VHOSTD" \
-	--port "name=p0,socket=$d/p0.sock,backend=tap,ifname=vhf0,mode=$mode$portopts" \
-	--port "name=p1,socket=$d/p1.sock,backend=tap,ifname=vhf1,mode=server$portopts" \
+portargs=()
+for spec in "${ports[@]}"; do
+	portargs+=(--port "${spec//@D@/$d}")
+done
+if [ ${#portargs[@]} -eq 0 ]; then
+	portargs=(--port "name=p0,socket=$d/p0.sock,backend=tap,ifname=vhf0,mode=$mode$portopts"
+		--port "name=p1,socket=$d/p1.sock,backend=tap,ifname=vhf1,mode=server$portopts")
+fi
+ip netns exec "$ns" "$VHOSTD" "${portargs[@]}" \
 	--control "$d/ctl" --ready-fd 3 --log-level debug "${extra[@]}" \
 	3>"$d/ready" 2>"$d/vhostd.log" &
 pid=$!

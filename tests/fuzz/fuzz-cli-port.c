@@ -56,8 +56,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	FUZZ_CHECK(strnlen(a.name, sizeof(a.name)) > 0 &&
 		   strnlen(a.name, sizeof(a.name)) < sizeof(a.name));
-	FUZZ_CHECK(strnlen(a.socket, sizeof(a.socket)) > 0 &&
-		   strnlen(a.socket, sizeof(a.socket)) < sizeof(a.socket));
+	/* A socket path, except on a switch's uplink, which has no guest and never one. */
+	FUZZ_CHECK(strnlen(a.socket, sizeof(a.socket)) < sizeof(a.socket));
+	FUZZ_CHECK((a.socket[0] != 0) != a.uplink);
+	/* Switch keys: a switch name on switch ports and uplinks only, VLANs on switch ports. */
+	FUZZ_CHECK(strnlen(a.sw, sizeof(a.sw)) < sizeof(a.sw));
+	FUZZ_CHECK((a.sw[0] != 0) == (a.backend == PORT_BACKEND_SWITCH || a.uplink));
+	FUZZ_CHECK(a.vlan <= 4094 && (!a.vlan || a.backend == PORT_BACKEND_SWITCH));
+	FUZZ_CHECK(!a.sw[0] || a.queues == 1);
 	FUZZ_CHECK(a.queues >= 1 && a.queues <= VU_MAX_QUEUE_PAIRS);
 	FUZZ_CHECK(a.mtu == 0 || (a.mtu >= VNET_MTU_MIN && a.mtu <= VNET_MTU_MAX));
 	FUZZ_CHECK(!(a.features_off & (1ull << VIRTIO_F_VERSION_1)));

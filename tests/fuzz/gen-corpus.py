@@ -467,6 +467,9 @@ def cli_port_seeds():
         "macvtap-same-dev": base + b",backend=macvtap,dev=mv0,ifname=mv0,macvtap_mode=private",
         "macvtap-mode-bad": base + b",backend=macvtap,dev=eth0,macvtap_mode=vepa2",
         "macvtap-mode-tap": base + b",backend=tap,ifname=t0,macvtap_mode=bridge",
+        "switch": base + b",backend=switch,switch=sw0,vlan=10,switch_ageing=4,mac=02:00:00:00:00:01",
+        "switch-uplink": b"name=u,backend=tap,ifname=up0,switch=sw0,uplink=1",
+        "switch-bad": base + b",backend=switch,switch=sw0,vlan=4095,uplink=1,queues=2",
         "empty": b"",
         "commas": b",,,=,=",
     }
@@ -484,6 +487,8 @@ def config_seeds():
         b"[port a]\nsocket = /run/a.sock\nmode = client\nbackend = port\npeer = b\n"
         b"[port b]\nsocket = /run/b.sock\nbackend = port\npeer = a\n",
         "null": b"[port n]\nsocket=/n\nbackend=null\ngen=64\n",
+        "switch": b"[port a]\nsocket=/a\nbackend=switch\nswitch=sw0\nvlan=10\n"
+        b"[port u]\nbackend=tap\nifname=up0\nswitch=sw0\nuplink=1\n",
         "bad-section": b"[bridge x]\n",
         "dup": b"[port a]\nsocket=/s\nbackend=null\n[port a]\nsocket=/s\nbackend=null\n",
         "name-key": b"[port a]\nname=b\n",

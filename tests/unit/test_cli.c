@@ -401,6 +401,59 @@ static void test_port_macvtap(void **state)
 			 -EINVAL);
 }
 
+/* The switch keys: switch ports, uplinks and what goes with what. */
+static void test_port_switch(void **state)
+{
+	static const char *const bad[] = {
+		"name=a,socket=/s,backend=switch",			      /* no switch= */
+		"name=a,socket=/s,backend=switch,switch=sw0,vlan=0",	      /* VLAN range */
+		"name=a,socket=/s,backend=switch,switch=sw0,vlan=4095",	      /* VLAN range */
+		"name=a,socket=/s,backend=switch,switch=sw0,vlan=x",	      /* not a number */
+		"name=a,socket=/s,backend=switch,switch=sw0,queues=2",	      /* one queue pair */
+		"name=a,socket=/s,backend=switch,switch=sw0,uplink=1",	      /* a guest port */
+		"name=a,socket=/s,backend=switch,switch=s/w",		      /* name characters */
+		"name=a,socket=/s,backend=switch,switch=sw0,switch_ageing=0", /* ageing range */
+		"name=a,socket=/s,backend=switch,switch=sw0,switch_ageing=1000001",
+		"name=a,socket=/s,backend=tap,ifname=t0,vlan=10",	      /* vlan= elsewhere */
+		"name=a,socket=/s,backend=tap,ifname=t0,switch=sw0",	      /* no uplink=1 */
+		"name=a,socket=/s,backend=tap,ifname=t0,uplink=1",	      /* no switch= */
+		"name=a,socket=/s,backend=tap,ifname=t0,switch=sw0,uplink=1", /* a socket */
+		"name=a,backend=tap,ifname=t0,switch=sw0,uplink=2",	      /* 0 or 1 */
+		"name=a,backend=port,peer=b,switch=sw0,uplink=1",	      /* not a device */
+		"name=a,backend=tap,ifname=t0,switch=sw0,uplink=1,queues=2",
+		"name=a,backend=tap,ifname=t0",			 /* a socket after all */
+		"name=a,socket=/s,backend=null,switch_ageing=5", /* without switch= */
+	};
+	struct port_config c;
+
+	assert_int_equal(port("name=a,socket=/s,backend=switch,switch=sw0,vlan=4094", &c), 0);
+	assert_int_equal(c.backend, PORT_BACKEND_SWITCH);
+	assert_string_equal(c.sw, "sw0");
+	assert_int_equal(c.vlan, 4094);
+	assert_false(c.uplink);
+	assert_int_equal(
+		port("name=u,backend=tap,ifname=t0,switch=sw0,uplink=1,switch_ageing=9", &c), 0);
+	assert_true(c.uplink);
+	assert_int_equal(c.sw_ageing, 9);
+	assert_string_equal(c.socket, "");
+	accepted("name=u,backend=null,switch=sw0,uplink=1");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		refused(bad[i]);
+	/* One uplink per switch; one ageing per switch; two uplinks of two switches are fine. */
+	assert_int_equal(PARSE("--port", "name=u,backend=tap,ifname=t0,switch=sw0,uplink=1",
+			       "--port", "name=v,backend=tap,ifname=t1,switch=sw0,uplink=1"),
+			 -EINVAL);
+	assert_int_equal(PARSE("--port", "name=u,backend=tap,ifname=t0,switch=sw0,uplink=1",
+			       "--port", "name=v,backend=tap,ifname=t1,switch=sw1,uplink=1"),
+			 0);
+	assert_int_equal(PARSE("--port", "name=a,socket=/a,backend=switch,switch=sw0", "--port",
+			       "name=b,socket=/b,backend=switch,switch=sw0,switch_ageing=300"),
+			 0);
+	assert_int_equal(PARSE("--port", "name=a,socket=/a,backend=switch,switch=sw0", "--port",
+			       "name=b,socket=/b,backend=switch,switch=sw0,switch_ageing=3"),
+			 -EINVAL);
+}
+
 /* A full command line: defaults, every option, and its bad values. */
 static void test_parse_options(void **state)
 {
@@ -556,6 +609,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_port_mac_dev),
+		cmocka_unit_test(test_port_switch),
 		cmocka_unit_test(test_port_good),
 		cmocka_unit_test(test_port_unknown_key),
 		cmocka_unit_test(test_port_missing_key),

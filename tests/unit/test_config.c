@@ -189,6 +189,9 @@ static void test_format_roundtrip(void **state)
 		"name=b,socket=/x/y.sock,backend=null,gen=1518,features=-packed,-mrg_rxbuf,-mq",
 		"name=c,socket=/c,backend=port,peer=d,queues=2,poll=event",
 		"name=e,socket=/e,backend=tap,ifname=t1,mac=52:54:00:ab:cd:ef",
+		"name=f,socket=/"
+		"f,backend=switch,switch=sw0,vlan=10,switch_ageing=60,mac=02:00:00:00:00:01",
+		"name=g,backend=tap,ifname=up0,switch=sw0,uplink=1",
 	};
 	struct port_config a, b;
 	char buf[512];
