@@ -412,6 +412,7 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 						  .mac = cfg->mac_set ? cfg->mac : NULL,
 						  .queues = cfg->queues },
 			&p->be);
+		break;
 	case PORT_BACKEND_SWITCH:
 		r = backend_switch_create(cfg->sw, cfg->vlan, cfg->sw_ageing,
 					  cfg->mac_set ? cfg->mac : NULL, &p->be);
@@ -495,16 +496,12 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 			goto fail;
 	}
 	log_info("%s: %s %s, back-end %s%s%s, %u queue pair(s), poll=%s, worker %u", p->cfg.name,
-		 cfg->client ? "connecting to" : "listening on", cfg->socket, p->be->ops->name,
-		 cfg->ifname[0] ? " " : "", cfg->ifname, cfg->queues, poll_mode_name(cfg->poll),
-		 worker_index(worker_get(cfg->worker_base)));
 		 cfg->uplink   ? "uplink of switch"
 		 : cfg->client ? "connecting to"
 			       : "listening on",
-		 cfg->uplink ? cfg->sw : cfg->socket, p->be->ops->name,
-		 cfg->backend == PORT_BACKEND_TAP ? " " : "",
-		 cfg->backend == PORT_BACKEND_TAP ? cfg->ifname : "", cfg->queues,
-		 poll_mode_name(cfg->poll), worker_index(worker_get(cfg->worker_base)));
+		 cfg->uplink ? cfg->sw : cfg->socket, p->be->ops->name, cfg->ifname[0] ? " " : "",
+		 cfg->ifname, cfg->queues, poll_mode_name(cfg->poll),
+		 worker_index(worker_get(cfg->worker_base)));
 	*ret = p;
 	return 0;
 fail:

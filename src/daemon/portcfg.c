@@ -135,8 +135,8 @@ static int set_backend(struct portcfg_builder *b, const char *val, struct cfg_er
 	else if (strcmp(val, "switch") == 0)
 		b->c.backend = PORT_BACKEND_SWITCH;
 	else
-		return cfg_fail(err,
-				"unknown backend '%s' (known: tap, null, port, macvtap, switch)", val);
+		return cfg_fail(
+			err, "unknown backend '%s' (known: tap, null, port, macvtap, switch)", val);
 	b->have_backend = true;
 	return 0;
 }

@@ -138,12 +138,30 @@ qi_setup() {
 
 # qi_start_vhostd: starts vhostd inside the namespace and waits for its
 # READY=1 on --ready-fd; then gives its tap the host address.
+#
+# With QI_HELPER (a vhostd-net-helper built to read the access list $QI_HELPER_ACL), vhostd runs
+# as user nobody with no capability at all: the helper, copied next to the socket with
+# cap_net_admin as its only file capability, makes the tap on bridge vhdbr0, which then holds
+# the host address.
 qi_start_vhostd() {
-	local line="" port
+	local line="" port addr_dev=$QI_TAP run=()
 	port="name=vm0,socket=$QI_SOCK,backend=tap,ifname=$QI_TAP"
 	[ "$QI_QUEUES" -gt 1 ] && port="$port,queues=$QI_QUEUES"
+	if [ -n "${QI_HELPER:-}" ]; then
+		ip -n "$QI_NS" link add vhdbr0 type bridge || return 1
+		ip -n "$QI_NS" link set vhdbr0 up
+		mkdir -p "$(dirname "$QI_HELPER_ACL")"
+		echo "allow vhdbr0" >"$QI_HELPER_ACL"
+		cp "$QI_HELPER" "$QI_DIR/net-helper" && setcap cap_net_admin+ep "$QI_DIR/net-helper" ||
+			return 1
+		chmod 0777 "$QI_DIR"
+		port="$port,bridge=vhdbr0,helper=$QI_DIR/net-helper"
+		addr_dev=vhdbr0
+		# The bounding set keeps CAP_NET_ADMIN: a file capability beyond it fails the exec.
+		run=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
+	fi
 	mkfifo "$QI_DIR/ready"
-	ip netns exec "$QI_NS" "$VHOSTD" --port "$port" --control "$QI_CTL" \
+	ip netns exec "$QI_NS" "${run[@]}" "$VHOSTD" --port "$port" --control "$QI_CTL" \
 		--log-level "${QI_VHOSTD_LOG_LEVEL:-info}" --ready-fd 3 3>"$QI_DIR/ready" 2>"$QI_VHOSTD_LOG" &
 	QI_VHOSTD_PID=$!
 	read -r -t 20 line <"$QI_DIR/ready" || true
@@ -151,7 +169,7 @@ qi_start_vhostd() {
 		qi_log "vhostd did not report READY=1 (got '$line')"
 		return 1
 	fi
-	ip -n "$QI_NS" addr add "$QI_HOST_IP/$QI_PREFIX" dev "$QI_TAP" || return 1
+	ip -n "$QI_NS" addr add "$QI_HOST_IP/$QI_PREFIX" dev "$addr_dev" || return 1
 	ip -n "$QI_NS" link set "$QI_TAP" up
 }
 

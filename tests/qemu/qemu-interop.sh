@@ -29,13 +29,15 @@ QI_QUEUES=1
 QI_STREAMS=""
 QI_REFERENCE=0
 QI_PACKED=0
+QI_HELPER=""
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--helper) QI_HELPER=$2; shift 2 ;;
 	--queues) QI_QUEUES=$2; shift 2 ;;
 	--streams) QI_STREAMS=$2; shift 2 ;;
 	--packed) QI_PACKED=1; shift ;;
 	--reference) QI_REFERENCE=1; shift ;;
-	*) echo "usage: $0 [--queues N] [--streams N] [--packed] [--reference]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--queues N] [--streams N] [--packed] [--reference] [--helper PATH]" >&2; exit 2 ;;
 	esac
 done
 [ "$QI_QUEUES" -gt 1 ] && QI_NAME="qemu-interop-mq"
@@ -43,6 +45,11 @@ if [ "$QI_PACKED" = 1 ]; then
 	QI_NAME="qemu-packed"
 	[ "$QI_QUEUES" -gt 1 ] && QI_NAME="qemu-packed-mq"
 	QI_DEVICE_OPTS="${QI_DEVICE_OPTS:+$QI_DEVICE_OPTS,}packed=on"
+fi
+if [ -n "$QI_HELPER" ]; then
+	# vhostd unprivileged, its tap from vhostd-net-helper (see qi_start_vhostd).
+	QI_NAME="qemu-helper"
+	QI_HELPER_ACL=${NET_HELPER_ACL:?NET_HELPER_ACL names the access list the helper reads}
 fi
 if [ -z "$QI_STREAMS" ]; then
 	# One flow hashes onto one queue; several spread over all of them.
@@ -75,6 +82,18 @@ if [ "$QI_REFERENCE" = 1 ]; then
 else
 	qi_start_vhostd || abort "vhostd did not start"
 	qi_log "vhostd pid $QI_VHOSTD_PID ready, port vm0 queues=$QI_QUEUES tap $QI_TAP"
+	if [ -n "$QI_HELPER" ]; then
+		uid=$(awk '$1 == "Uid:" { print $2 }' "/proc/$QI_VHOSTD_PID/status")
+		capeff=$(awk '$1 == "CapEff:" { print $2 }' "/proc/$QI_VHOSTD_PID/status")
+		check "vhostd runs as uid 65534 ($uid)" num_eq "$uid" 65534
+		check "vhostd has no capability (CapEff $capeff)" \
+			bash -c "[ '$capeff' = 0000000000000000 ]"
+		master=$(ip netns exec "$QI_NS" readlink "/sys/class/net/$QI_TAP/master")
+		check "the helper's tap $QI_TAP is a port of vhdbr0 ($master)" \
+			bash -c "[ '${master##*/}' = vhdbr0 ]"
+		check "vhostd logged the tap from the helper" grep -q "from the network helper" \
+			"$QI_VHOSTD_LOG"
+	fi
 fi
 qi_start_iperf_server || abort "iperf3 server did not start"
 
