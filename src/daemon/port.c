@@ -357,6 +357,12 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 	case PORT_BACKEND_PORT:
 		r = backend_peer_create(cfg->queues, &p->be);
 		break;
+	case PORT_BACKEND_PACKET:
+		r = backend_packet_create(cfg->dev, cfg->queues, &p->be);
+		break;
+	case PORT_BACKEND_XDP:
+		r = backend_xdp_create(cfg->dev, cfg->queues, cfg->xdp_queue, &p->be);
+		break;
 	default:
 		r = -EINVAL;
 	}

@@ -15,7 +15,7 @@
 struct loop;
 struct port;
 
-enum port_backend { PORT_BACKEND_TAP, PORT_BACKEND_NULL, PORT_BACKEND_PORT };
+enum port_backend { PORT_BACKEND_TAP, PORT_BACKEND_NULL, PORT_BACKEND_PORT, PORT_BACKEND_PACKET, PORT_BACKEND_XDP };
 
 #define PORT_NAME_MAX 32
 
@@ -29,6 +29,7 @@ struct port_config {
 	char dev[IFNAMSIZ];	  /* back-ends over a host device (dev=): the device underneath */
 	uint8_t mac[6];		  /* the guest's MAC address (mac=), when mac_set */
 	bool mac_set;
+	unsigned xdp_queue;	  /* xdp: the device's first queue (queue=) */
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
 	enum poll_mode poll;

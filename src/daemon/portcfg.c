@@ -33,7 +33,19 @@ const char *poll_mode_name(enum poll_mode m)
 
 const char *port_backend_name(enum port_backend b)
 {
-	return b == PORT_BACKEND_TAP ? "tap" : b == PORT_BACKEND_NULL ? "null" : "port";
+	switch (b) {
+	case PORT_BACKEND_TAP:
+		return "tap";
+	case PORT_BACKEND_NULL:
+		return "null";
+	case PORT_BACKEND_PORT:
+		return "port";
+	case PORT_BACKEND_PACKET:
+		return "packet";
+	case PORT_BACKEND_XDP:
+		return "xdp";
+	}
+	return "?";
 }
 
 /* True if s is a non-empty name of [A-Za-z0-9_.-] shorter than max. */
@@ -133,8 +145,13 @@ static int set_backend(struct portcfg_builder *b, const char *val, struct cfg_er
 		b->c.backend = PORT_BACKEND_NULL;
 	else if (strcmp(val, "port") == 0)
 		b->c.backend = PORT_BACKEND_PORT;
+	else if (strcmp(val, "packet") == 0)
+		b->c.backend = PORT_BACKEND_PACKET;
+	else if (strcmp(val, "xdp") == 0)
+		b->c.backend = PORT_BACKEND_XDP;
 	else
-		return cfg_fail(err, "unknown backend '%s' (known: tap, null, port)", val);
+		return cfg_fail(err, "unknown backend '%s' (known: tap, null, port, packet, xdp)",
+				val);
 	b->have_backend = true;
 	return 0;
 }
@@ -200,6 +217,15 @@ static int set_mac(struct portcfg_builder *b, const char *val, struct cfg_err *e
 	return 0;
 }
 
+/* queue=: xdp's first device queue; the device's own queue count is checked at port set-up. */
+static int set_xdp_queue(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (parse_uint(val, 0, 1023, &b->c.xdp_queue) < 0)
+		return cfg_fail(err, "queue must be a device queue 0..1023");
+	b->have_xdp_queue = true;
+	return 0;
+}
+
 static int set_mode(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
 	if (strcmp(val, "server") == 0)
@@ -227,13 +253,12 @@ static const struct {
 	{ "mode", set_mode },	  { "queues", set_queues },	{ "poll", set_poll },
 	{ "ifname", set_ifname }, { "gen", set_gen },		{ "peer", set_peer },
 	{ "mtu", set_mtu },	  { "features", set_features }, { "dev", set_dev },
-	{ "mac", set_mac },
+	{ "mac", set_mac },	  { "queue", set_xdp_queue },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
 {
-	(void)b;
-	return false; /* tap, null and port have none */
+	return b == PORT_BACKEND_PACKET || b == PORT_BACKEND_XDP;
 }
 
 bool portcfg_is_key(const char *key)
@@ -277,6 +302,14 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 		return cfg_fail(err, "port %s: mtu= goes with backend=tap only", c->name);
 	if (c->dev[0] && !portcfg_backend_has_dev(c->backend))
 		return cfg_fail(err, "port %s: dev= goes with a back-end over a host device",
+				c->name);
+	if (portcfg_backend_has_dev(c->backend) && !c->dev[0])
+		return cfg_fail(err, "port %s: backend=%s needs dev= (the host device)", c->name,
+				port_backend_name(c->backend));
+	if (b->have_xdp_queue && c->backend != PORT_BACKEND_XDP)
+		return cfg_fail(err, "port %s: queue= goes with backend=xdp only", c->name);
+	if (c->backend == PORT_BACKEND_XDP && c->xdp_queue + c->queues > 1024)
+		return cfg_fail(err, "port %s: queue= plus queues= beyond device queue 1023",
 				c->name);
 	if (c->gen && c->backend != PORT_BACKEND_NULL)
 		return cfg_fail(err, "port %s: gen= goes with backend=null only", c->name);
@@ -362,6 +395,11 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 		break;
 	case PORT_BACKEND_PORT:
 		snprintf(extra, sizeof(extra), ",peer=%s", c->peer);
+		break;
+	case PORT_BACKEND_PACKET:
+		break;
+	case PORT_BACKEND_XDP:
+		snprintf(extra, sizeof(extra), ",queue=%u", c->xdp_queue);
 		break;
 	}
 	if (c->dev[0]) {

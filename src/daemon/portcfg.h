@@ -23,6 +23,7 @@ int cfg_fail(struct cfg_err *err, const char *fmt, ...) __attribute__((format(pr
 struct portcfg_builder {
 	struct port_config c;
 	bool have_backend;
+	bool have_xdp_queue; /* queue= was given */
 	bool in_features; /* the last key was features=: a "-NAME" token continues it */
 };
 
