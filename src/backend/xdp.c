@@ -143,32 +143,47 @@ static ssize_t xdp_queue_tx(struct xdp_be *x, unsigned q, const struct iovec *io
 	return (ssize_t)total;
 }
 
-/* Tells the kernel about what waits on the transmit ring (copy mode: this sends it). */
-static void kick_tx(struct xdp_be *x, unsigned q)
+/*
+ * Tells the kernel about what waits on the transmit ring (copy mode: this sends it), when
+ * something was queued since the last kick or `force`. Returns 0, or the negative errno of a
+ * device that cannot send (down, gone): -EAGAIN and the like mean busy, not broken.
+ */
+static int kick_tx(struct xdp_be *x, unsigned q, bool force)
 {
 	struct xdp_queue *xq = &x->q[q];
+	int r = 0;
 
-	if (!xq->tx_pending)
-		return;
+	if (!xq->tx_pending && !force)
+		return 0;
 	xq->tx_pending = 0;
 	if (!xsk_ring_prod__needs_wakeup(&xq->tx))
-		return;
+		return 0;
 	if (sendto(xq->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN &&
-	    errno != EBUSY && errno != ENOBUFS)
+	    errno != EBUSY && errno != ENOBUFS) {
+		r = -errno;
 		log_rl(&x->rl, LOG_LVL_WARN, "%s: XDP socket of queue %u: transmit: %s", x->dev,
-		       q, strerror(errno));
+		       q, strerror(-r));
+	}
 	reclaim(xq);
+	return r;
 }
 
-/* backend_ops.send: one frame onto the ring; flush() or the next burst sends it. */
+/*
+ * backend_ops.send: one frame onto the ring; flush() or the next burst sends it. A full ring
+ * is kicked first: frames left on it by a device that was down go out now, and while the device
+ * cannot send, the frame is dropped with its error rather than waiting for room that no one
+ * would announce.
+ */
 static ssize_t xdp_send(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
 {
 	ssize_t r = xdp_queue_tx(to_xdp(be), q, iov, n);
 
 	if (r == -EAGAIN) {
-		/* Full: push out what is there so its chunks come back. */
-		kick_tx(to_xdp(be), q);
+		int k = kick_tx(to_xdp(be), q, true);
+
 		r = xdp_queue_tx(to_xdp(be), q, iov, n);
+		if (r == -EAGAIN && k < 0)
+			r = k;
 	}
 	return r;
 }
@@ -178,14 +193,14 @@ static int xdp_send_burst(struct backend *be, unsigned q, struct be_frame *f, un
 {
 	for (unsigned i = 0; i < n; i++)
 		f[i].res = xdp_send(be, q, f[i].iov, f[i].niov);
-	kick_tx(to_xdp(be), q);
+	kick_tx(to_xdp(be), q, false);
 	return 0;
 }
 
 /* backend_ops.flush: the burst is over: kick the transmit ring. */
 static void xdp_flush(struct backend *be, unsigned q)
 {
-	kick_tx(to_xdp(be), q);
+	kick_tx(to_xdp(be), q, false);
 }
 
 /* Gives receive chunks back to the fill ring, waking the kernel if it asked for it. */
