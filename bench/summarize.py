@@ -24,6 +24,11 @@ SCENARIOS = [
     ("null_tx_packed", "packed: guest TX -> null", 1.5, None),
     ("null_rx_packed", "packed: null -> guest RX", 1.5, None),
     ("vm2vm_packed", "packed: VM-to-VM (both directions)", 1.5, None),
+    # Host-device back-ends on a veth, against DPDK's PMD for the same socket type.
+    ("packet_tx", "guest TX -> AF_PACKET (veth)", 1.2, None),
+    ("packet_rx", "AF_PACKET (veth) -> guest RX", 1.2, None),
+    ("xdp_tx", "guest TX -> AF_XDP (veth)", 1.2, None),
+    ("xdp_rx", "AF_XDP (veth) -> guest RX", 1.2, None),
 ]
 IDLE_TARGET_PCT = 1.0
 SENDER_BOUND_PCT = 50  # tap_rx: below this median % of sender calls finding the queue full
@@ -227,7 +232,7 @@ def main():
                         vals = [v for v in vals if v is not None]
                         return f"{agg(vals):.0f}" if vals else "n/a"
 
-                    sender = col("sender_cpu_pct", statistics.median) if key == "tap_rx" else "-"
+                    sender = col("sender_cpu_pct", statistics.median) if key in ("tap_rx", "packet_rx", "xdp_rx") else "-"
                     md.append(
                         f"| {key} | {size} | {be} | {col('be_cpu_pct', statistics.median)} | "
                         f"{col('fe_cpu_pct', statistics.median)} | {sender} | "

@@ -50,6 +50,7 @@ struct pkt_queue {
 	unsigned blk;  /* block we read from next */
 	unsigned left; /* frames still to read in it (0: not taken yet) */
 	uint32_t off;  /* offset in the block of the next frame */
+	unsigned empty; /* reads in a row that found nothing (see pkt_recv()) */
 	struct mmsghdr mm[PKT_BURST];
 	struct iovec iov[PKT_IOV_POOL];
 	uint8_t hdr[PKT_BURST][PKT_VNET_LEN];
@@ -322,12 +323,20 @@ static ssize_t pkt_recv(struct backend *be, unsigned q, const struct iovec *iov,
 		int err = 0;
 		socklen_t sl = sizeof(err);
 
-		/* The device went down or away: the socket says so once, then stays quiet. */
-		if (getsockopt(pq->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err)
-			log_rl(&p->rl, LOG_LVL_WARN, "%s: packet socket of queue %u: %s", p->dev,
-			       q, strerror(err));
+		/*
+		 * A device that went down or away leaves an error on the socket, which keeps it
+		 * "ready" (EPOLLERR) with nothing to read. Reading SO_ERROR clears it; done only
+		 * after several empty reads in a row, so a working socket pays no system call.
+		 */
+		if (++pq->empty >= 8) {
+			pq->empty = 0;
+			if (getsockopt(pq->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err)
+				log_rl(&p->rl, LOG_LVL_WARN, "%s: packet socket of queue %u: %s",
+				       p->dev, q, strerror(err));
+		}
 		return -EAGAIN;
 	}
+	pq->empty = 0;
 	ghdr = p->hdr_len;
 	frame = (uint8_t *)h + h->tp_mac;
 	len = h->tp_snaplen;

@@ -48,6 +48,7 @@ struct xdp_queue {
 	int fd;
 	uint32_t tx_pending; /* descriptors submitted since the last kick */
 	uint32_t nfree;
+	unsigned empty; /* receive calls in a row that found nothing (see check_error()) */
 	uint64_t free[UMEM_FRAMES - RX_FRAMES]; /* transmit chunks not in flight */
 };
 
@@ -242,12 +243,18 @@ static ssize_t rx_copy(struct xdp_be *x, struct xdp_queue *xq, const struct xdp_
 	return (ssize_t)len;
 }
 
-/* Reports, rate-limited, an error the socket holds (the device went down or away). */
+/*
+ * After several empty receives in a row, reads (and so clears) an error the socket holds (the
+ * device went away), which would otherwise keep it "ready" with nothing to read; logs it.
+ */
 static void check_error(struct xdp_be *x, unsigned q)
 {
 	int err = 0;
 	socklen_t sl = sizeof(err);
 
+	if (++x->q[q].empty < 8)
+		return;
+	x->q[q].empty = 0;
 	if (getsockopt(x->q[q].fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err)
 		log_rl(&x->rl, LOG_LVL_WARN, "%s: XDP socket of queue %u: %s", x->dev, q,
 		       strerror(err));
@@ -273,6 +280,7 @@ static int xdp_recv_burst(struct backend *be, unsigned q, struct be_frame *f, un
 	for (uint32_t i = got; i < n; i++)
 		f[i].res = -EAGAIN;
 	if (got) {
+		xq->empty = 0;
 		xsk_ring_cons__release(&xq->rx, got);
 		refill(x, q, addr, got);
 	} else {
