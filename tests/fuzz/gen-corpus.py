@@ -460,6 +460,9 @@ def cli_port_seeds():
         "mtu-null": base + b",backend=null,mtu=1500",
         "mac": base + b",backend=tap,ifname=vh0,mac=52:54:00:12:34:56",
         "dev": base + b",backend=null,dev=eth0",
+        "packet": base + b",backend=packet,dev=eth0,queues=2",
+        "xdp": base + b",backend=xdp,dev=eth0,queue=3,queues=4",
+        "xdp-queue-packet": base + b",backend=packet,dev=eth0,queue=1",
         "empty": b"",
         "commas": b",,,=,=",
     }
