@@ -34,22 +34,22 @@
 
 #define PKT_MAX_QUEUES	 16
 #define PKT_BURST	 32
-#define PKT_IOV_POOL	 256		/* iovecs for one sendmmsg() burst */
-#define PKT_VNET_LEN	 10		/* the kernel's struct virtio_net_hdr (no num_buffers) */
-#define PKT_BLOCK_SIZE	 (256u << 10)	/* holds a 64 KiB GSO frame with room to spare */
-#define PKT_BLOCK_NR	 16		/* 4 MiB of ring per queue pair */
-#define PKT_FRAME_SIZE	 2048		/* nominal: V3 packs frames of any size into blocks */
-#define PKT_BLOCK_TOV_MS 1		/* a partly filled block is handed over after this */
-#define PKT_SNDBUF	 (4 << 20)	/* in-flight transmit bytes before EAGAIN */
+#define PKT_IOV_POOL	 256	      /* iovecs for one sendmmsg() burst */
+#define PKT_VNET_LEN	 10	      /* the kernel's struct virtio_net_hdr (no num_buffers) */
+#define PKT_BLOCK_SIZE	 (256u << 10) /* holds a 64 KiB GSO frame with room to spare */
+#define PKT_BLOCK_NR	 16	      /* 4 MiB of ring per queue pair */
+#define PKT_FRAME_SIZE	 2048	      /* nominal: V3 packs frames of any size into blocks */
+#define PKT_BLOCK_TOV_MS 1	      /* a partly filled block is handed over after this */
+#define PKT_SNDBUF	 (4 << 20)    /* in-flight transmit bytes before EAGAIN */
 #define PKT_GSO_MAX	 (65535 + 14 + 4)
 #define VLAN_TAG_LEN	 4
 
 struct pkt_queue {
 	int fd;
-	uint8_t *ring; /* PKT_BLOCK_NR blocks of PKT_BLOCK_SIZE */
-	unsigned blk;  /* block we read from next */
-	unsigned left; /* frames still to read in it (0: not taken yet) */
-	uint32_t off;  /* offset in the block of the next frame */
+	uint8_t *ring;	/* PKT_BLOCK_NR blocks of PKT_BLOCK_SIZE */
+	unsigned blk;	/* block we read from next */
+	unsigned left;	/* frames still to read in it (0: not taken yet) */
+	uint32_t off;	/* offset in the block of the next frame */
 	unsigned empty; /* reads in a row that found nothing (see pkt_recv()) */
 	struct mmsghdr mm[PKT_BURST];
 	struct iovec iov[PKT_IOV_POOL];
@@ -165,8 +165,8 @@ static int pkt_send_burst(struct backend *be, unsigned q, struct be_frame *f, un
 		int r;
 
 		for (unsigned j = i; j < n; j++, m++) {
-			int k = tx_iov(p, pq->iov + pool, PKT_IOV_POOL - pool, pq->hdr[m],
-				       f[j].iov, f[j].niov);
+			int k = tx_iov(p, pq->iov + pool, PKT_IOV_POOL - pool, pq->hdr[m], f[j].iov,
+				       f[j].niov);
 
 			if (k < 0)
 				break;
@@ -180,7 +180,8 @@ static int pkt_send_burst(struct backend *be, unsigned q, struct be_frame *f, un
 		}
 		r = sendmmsg(pq->fd, pq->mm, m, MSG_DONTWAIT);
 		if (r < 0) {
-			/* The first frame failed: it carries the error, the rest are tried again. */
+			/* The first frame failed: it carries the error, the rest are tried again.
+			 */
 			f[i++].res = -errno;
 			continue;
 		}
@@ -343,7 +344,7 @@ static ssize_t pkt_recv(struct backend *be, unsigned q, const struct iovec *iov,
 	memcpy(&vh, frame - PKT_VNET_LEN, PKT_VNET_LEN);
 	if (h->tp_status & TP_STATUS_VLAN_VALID) {
 		uint16_t tpid = h->tp_status & TP_STATUS_VLAN_TPID_VALID ? h->hv1.tp_vlan_tpid
-									: ETH_P_8021Q;
+									 : ETH_P_8021Q;
 
 		tag = VLAN_TAG_LEN;
 		vlan[0] = (uint8_t)(tpid >> 8);
@@ -356,7 +357,8 @@ static ssize_t pkt_recv(struct backend *be, unsigned q, const struct iovec *iov,
 	if (h->tp_snaplen < h->tp_len || len < 14 || !guest_takes_gso(p, vh.gso_type)) {
 		if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE)
 			log_rl(&p->rl, LOG_LVL_WARN,
-			       "%s: a segmentation offload frame (type %u) for a guest that did not "
+			       "%s: a segmentation offload frame (type %u) for a guest that did "
+			       "not "
 			       "negotiate it: dropped",
 			       p->dev, vh.gso_type);
 		res = (ssize_t)space + 1;
@@ -490,8 +492,8 @@ static const struct backend_ops packet_ops = {
 };
 
 /* setsockopt() that logs what failed; returns 0 or a negative errno. */
-static int sockopt(const struct packet *p, int fd, int level, int opt, const void *v,
-		   socklen_t len, const char *what)
+static int sockopt(const struct packet *p, int fd, int level, int opt, const void *v, socklen_t len,
+		   const char *what)
 {
 	if (setsockopt(fd, level, opt, v, len) == 0)
 		return 0;
@@ -529,8 +531,7 @@ static int pkt_open_queue(struct packet *p, unsigned q, unsigned *fanout_id)
 	}
 	r = sockopt(p, pq->fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one), "PACKET_VNET_HDR");
 	if (r == 0)
-		r = sockopt(p, pq->fd, SOL_PACKET, PACKET_VERSION, &v3, sizeof(v3),
-			    "TPACKET_V3");
+		r = sockopt(p, pq->fd, SOL_PACKET, PACKET_VERSION, &v3, sizeof(v3), "TPACKET_V3");
 	if (r == 0)
 		r = sockopt(p, pq->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req),
 			    "PACKET_RX_RING");

@@ -162,8 +162,8 @@ static int kick_tx(struct xdp_be *x, unsigned q, bool force)
 	if (sendto(xq->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN &&
 	    errno != EBUSY && errno != ENOBUFS) {
 		r = -errno;
-		log_rl(&x->rl, LOG_LVL_WARN, "%s: XDP socket of queue %u: transmit: %s", x->dev,
-		       q, strerror(-r));
+		log_rl(&x->rl, LOG_LVL_WARN, "%s: XDP socket of queue %u: transmit: %s", x->dev, q,
+		       strerror(-r));
 	}
 	reclaim(xq);
 	return r;
@@ -484,8 +484,7 @@ static int xdp_open_queue(struct xdp_be *x, unsigned q)
 	return 0;
 }
 
-int backend_xdp_create(const char *dev, unsigned queues, unsigned first_queue,
-		       struct backend **ret)
+int backend_xdp_create(const char *dev, unsigned queues, unsigned first_queue, struct backend **ret)
 {
 	struct xdp_be *x;
 	unsigned have;

@@ -15,7 +15,13 @@
 struct loop;
 struct port;
 
-enum port_backend { PORT_BACKEND_TAP, PORT_BACKEND_NULL, PORT_BACKEND_PORT, PORT_BACKEND_PACKET, PORT_BACKEND_XDP };
+enum port_backend {
+	PORT_BACKEND_TAP,
+	PORT_BACKEND_NULL,
+	PORT_BACKEND_PORT,
+	PORT_BACKEND_PACKET,
+	PORT_BACKEND_XDP
+};
 
 #define PORT_NAME_MAX 32
 
@@ -25,9 +31,9 @@ struct port_config {
 	bool client; /* connect to a listening front-end instead of listening */
 	unsigned queues;
 	enum port_backend backend;
-	char ifname[IFNAMSIZ];	  /* tap */
-	char dev[IFNAMSIZ];	  /* back-ends over a host device (dev=): the device underneath */
-	uint8_t mac[6];		  /* the guest's MAC address (mac=), when mac_set */
+	char ifname[IFNAMSIZ]; /* tap */
+	char dev[IFNAMSIZ];    /* back-ends over a host device (dev=): the device underneath */
+	uint8_t mac[6];	       /* the guest's MAC address (mac=), when mac_set */
 	bool mac_set;
 	unsigned xdp_queue;	  /* xdp: the device's first queue (queue=) */
 	unsigned gen;		  /* null: frame size to generate, 0 for none */

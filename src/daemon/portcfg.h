@@ -24,7 +24,7 @@ struct portcfg_builder {
 	struct port_config c;
 	bool have_backend;
 	bool have_xdp_queue; /* queue= was given */
-	bool in_features; /* the last key was features=: a "-NAME" token continues it */
+	bool in_features;    /* the last key was features=: a "-NAME" token continues it */
 };
 
 /* True when back-end b sits on a host device named by dev= (macvtap, packet, xdp). */
