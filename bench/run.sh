@@ -16,6 +16,12 @@
 #                               ports' RX, i.e. both directions added up)
 #   tap_tx   guest TX -> tap    counted by the kernel: the tap's rx_packets (inside a netns)
 #   tap_rx   tap -> guest RX    bench/tapflood pushes frames into the tap; counted at the front-end
+#   packet_tx guest TX -> AF_PACKET on a veth: vhostd backend=packet vs DPDK net_af_packet; counted
+#            by the kernel: the veth peer's rx_packets
+#   packet_rx veth -> AF_PACKET -> guest RX: tapflood sends out of the veth peer; counted at the
+#            front-end
+#   xdp_tx, xdp_rx  the same with AF_XDP: vhostd backend=xdp vs DPDK net_af_xdp (copy mode, native
+#            XDP on the veth, one queue)
 #   idle     vhostd with 16 null ports, all connected by one idle front-end: vhostd's CPU use
 #   null_tx_packed, null_rx_packed, vm2vm_packed: the same with packed virtqueues (virtio-user
 #            packed_vq=1; both back-ends negotiate what the front-end asks)
@@ -72,7 +78,7 @@ else
 	RUNS=${BENCH_RUNS:-3} WARMUP=${BENCH_WARMUP:-2} WINDOW=${BENCH_WINDOW:-5}
 	IDLE_WINDOW=${BENCH_IDLE_WINDOW:-10}
 fi
-ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed switch_vm2vm idle}
+ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed packet_tx packet_rx xdp_tx xdp_rx switch_vm2vm idle}
 OVS_VSWITCHD=${BENCH_OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 SIZES=${BENCH_SIZES:-64 1518}
 OUT=${BENCH_OUT:-$HERE/results}
@@ -91,6 +97,8 @@ RETRY_BUDGET=${BENCH_RETRY_BUDGET:-20}
 IDLE_PORTS=16
 
 TAP=vhb0
+HDEV=vhbd0 # packet_*, xdp_*: the back-end's device, one end of a veth pair
+HPEER=vhbp0 # its peer: counted for *_tx, tapflood's for *_rx
 NS=vhbench-$$
 STARTUP_S=60 # testpmd start-up deadline
 CMD_S=20     # deadline for one batch of testpmd commands
@@ -428,6 +436,14 @@ sample() {
 	tap_tx)
 		CNT=$(tap_counter rx_packets) || exit 1
 		;;
+	packet_tx | xdp_tx)
+		CNT=$(ip netns exec "$NS" cat "/sys/class/net/$HPEER/statistics/rx_packets") ||
+			fail "cannot read $HPEER rx_packets"
+		;;
+	packet_rx | xdp_rx)
+		tp_port_stats fe
+		CNT=${TP_RX[0]}
+		;;
 	esac
 	now_us t1
 	CNT_T=$(((t0 + t1) / 2))
@@ -480,13 +496,14 @@ run_one() {
 	trap run_cleanup EXIT
 	trap 'exit 1' INT TERM HUP
 	[[ $be == vhostd-adaptive ]] && poll=adaptive
-	[[ $scen == tap_* ]] && netns=$NS
+	[[ $scen == tap_* || $scen == packet_* || $scen == xdp_* ]] && netns=$NS
 	case $scen in
 	null_tx) fe_mode=txonly ;;
 	null_rx | tap_rx) fe_mode=rxonly ;;
 	vm2vm) fe_mode=io seed="start tx_first $VM2VM_BURSTS" ;;
 	switch_vm2vm) fe_mode=io seed="start tx_first $VM2VM_BURSTS" ;;
 	tap_tx) fe_mode=txonly ;;
+	packet_rx | xdp_rx) fe_mode=rxonly ;;
 	esac
 
 	# The back-end.
@@ -502,6 +519,8 @@ run_one() {
 		null_rx) be_vdevs+=(--vdev "net_null0,size=$size") ;;
 		vm2vm) be_vdevs+=(--vdev "net_vhost1,iface=$WORK/s1.sock,queues=1") ;;
 		tap_*) be_vdevs+=(--vdev "net_tap0,iface=$TAP") ;;
+		packet_*) be_vdevs+=(--vdev "net_af_packet0,iface=$HDEV") ;;
+		xdp_*) be_vdevs+=(--vdev "net_af_xdp0,iface=$HDEV,start_queue=0,queue_count=1") ;;
 		esac
 		tp_start be "$BE_CPU" "$netns" "${be_vdevs[@]}" -- -i --nb-cores=1 --burst=32 \
 			--total-num-mbufs=16384 --forward-mode=io --no-flush-rx --mask-event all
@@ -516,6 +535,8 @@ run_one() {
 		switch_vm2vm) ports=("name=a,socket=$WORK/s0.sock,backend=switch,switch=sw0,poll=$poll"
 			"name=b,socket=$WORK/s1.sock,backend=switch,switch=sw0,poll=$poll") ;;
 		tap_*) ports=("name=p,socket=$WORK/s0.sock,backend=tap,ifname=$TAP,poll=$poll") ;;
+		packet_*) ports=("name=p,socket=$WORK/s0.sock,backend=packet,dev=$HDEV,poll=$poll") ;;
+		xdp_*) ports=("name=p,socket=$WORK/s0.sock,backend=xdp,dev=$HDEV,poll=$poll") ;;
 		esac
 		vhostd_start "$netns" "${ports[@]}"
 		be_pid=$VHOSTD_PID
@@ -553,11 +574,13 @@ run_one() {
 		tp_run fe "$CMD_S" "set eth-peer 0 02:00:00:00:00:0b" "set eth-peer 1 02:00:00:00:00:0a"
 	tp_run fe "$CMD_S" "$seed"
 
-	if [[ $scen == tap_rx ]]; then
+	if [[ $scen == tap_rx || $scen == packet_rx || $scen == xdp_rx ]]; then
+		local flood_if=$TAP
+		[[ $scen != tap_rx ]] && flood_if=$HPEER
 		# On the front-end's CPU, real-time, sleeping after every batch: see tapflood.c.
 		for ((i = 0; i < SENDERS; i++)); do
 			# shellcheck disable=SC2086 # TAPFLOOD_ARGS is a list of options
-			ip netns exec "$NS" taskset -c "$FE_CPU" chrt -f 10 "$WORK/tapflood" -i "$TAP" \
+			ip netns exec "$NS" taskset -c "$FE_CPU" chrt -f 10 "$WORK/tapflood" -i "$flood_if" \
 				-s "$size" $TAPFLOOD_ARGS >"$WORK/tapflood-$size-$be-$run-$i.log" 2>&1 &
 			SENDER_PIDS+=($!)
 		done
@@ -604,7 +627,7 @@ run_one() {
 			'BEGIN { n = p / t * w * 1e6; if (n > 0) printf "%.4f", s / n; else print "NA" }')
 	fi
 	note=
-	if [[ $scen == tap_rx ]]; then
+	if [[ $scen == tap_rx || $scen == packet_rx || $scen == xdp_rx ]]; then
 		for i in "${SENDER_PIDS[@]}"; do stop_pid "$i" 2; done
 		SENDER_PIDS=()
 		# How often the sender found tun's ring full: rarely means the sender set the pace.
@@ -623,7 +646,7 @@ run_one() {
 	fi
 	echo "$name,$size,$be,$run,$mpps,$spp" >>"$OUT/results.csv"
 	echo "$name,$size,$be,$run,$cpu,$ATTEMPT" >>"$OUT/cpu.csv"
-	[[ $scen == tap_rx ]] && echo "$name,$size,$be,$run,$sender" >>"$OUT/sender.csv"
+	[[ $scen == *_rx && $scen != null_rx ]] && echo "$name,$size,$be,$run,$sender" >>"$OUT/sender.csv"
 	log "$name size=$size $be run $run: $mpps Mpps, syscalls/pkt $spp" \
 		"(pkts $((cnt1 - cnt0)), syscalls $sys; CPU% be,fe,sender,other,steal $cpu)$note"
 }
@@ -721,6 +744,12 @@ setup_netns() {
 	ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
 		net.ipv6.conf.default.disable_ipv6=1 || fail "cannot disable IPv6 in $NS"
 	ip -n "$NS" link set lo up
+	# packet_*, xdp_*: a veth pair with one queue each way (one XDP socket sees all), MTU 1504
+	# for 1518-byte frames, a deep queue on the sending side.
+	ip -n "$NS" link add name "$HDEV" numtxqueues 1 numrxqueues 1 type veth peer name "$HPEER" \
+		numtxqueues 1 numrxqueues 1 || fail "cannot create the veth pair"
+	ip -n "$NS" link set "$HDEV" mtu 1504 up || fail "cannot set up $HDEV"
+	ip -n "$NS" link set "$HPEER" mtu 1504 txqueuelen 10000 up || fail "cannot set up $HPEER"
 }
 
 # in_subshell FUNC ARGS...: runs one measured run in a child shell whose EXIT trap stops all it
@@ -794,7 +823,8 @@ main() {
 	log "vhostd=$VHOSTD runs=$RUNS warm-up=${WARMUP}s window=${WINDOW}s back-end CPU $BE_CPU," \
 		"front-end CPU $FE_CPU; work directory $WORK"
 	for scen in null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed \
-		switch_vm2vm; do
+ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed packet_tx packet_rx xdp_tx xdp_rx switch_vm2vm idle}
+OVS_VSWITCHD=${BENCH_OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 		wants "$scen" || continue
 		backends=(vhostd dpdk)
 		[[ $scen == switch_vm2vm ]] && backends=(vhostd ovs)

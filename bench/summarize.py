@@ -27,6 +27,11 @@ SCENARIOS = [
     # The VM switch against Open vSwitch with DPDK (two dpdkvhostuser ports, one bridge).
     ("switch_vm2vm", "switch: VM-to-VM through a learning switch (reference: OVS-DPDK)", 1.5,
      None, "ovs"),
+    # Host-device back-ends on a veth, against DPDK's PMD for the same socket type.
+    ("packet_tx", "guest TX -> AF_PACKET (veth)", 1.2, None),
+    ("packet_rx", "AF_PACKET (veth) -> guest RX", 1.2, None),
+    ("xdp_tx", "guest TX -> AF_XDP (veth)", 1.2, None),
+    ("xdp_rx", "AF_XDP (veth) -> guest RX", 1.2, None),
 ]
 
 
@@ -238,7 +243,7 @@ def main():
                         vals = [v for v in vals if v is not None]
                         return f"{agg(vals):.0f}" if vals else "n/a"
 
-                    sender = col("sender_cpu_pct", statistics.median) if key == "tap_rx" else "-"
+                    sender = col("sender_cpu_pct", statistics.median) if key in ("tap_rx", "packet_rx", "xdp_rx") else "-"
                     md.append(
                         f"| {key} | {size} | {be} | {col('be_cpu_pct', statistics.median)} | "
                         f"{col('fe_cpu_pct', statistics.median)} | {sender} | "

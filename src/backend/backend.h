@@ -104,6 +104,21 @@ struct macvtap_params {
  */
 int backend_macvtap_create(const struct macvtap_params *p, struct backend **ret);
 
+/*
+ * Creates an AF_PACKET back-end on host device `dev`: one packet socket per queue (a fanout
+ * group when queues > 1), promiscuous, with vnet headers and a TPACKET_V3 receive ring.
+ * Returns 0 or a negative errno (logged).
+ */
+int backend_packet_create(const char *dev, unsigned queues, struct backend **ret);
+
+/*
+ * Creates an AF_XDP back-end on host device `dev`: one XDP socket per queue, on the device's
+ * queues first_queue .. first_queue + queues - 1, with the XDP program that steers them loaded
+ * (and removed with the last socket). Returns 0 or a negative errno (logged).
+ */
+int backend_xdp_create(const char *dev, unsigned queues, unsigned first_queue,
+		       struct backend **ret);
+
 struct vnet;
 
 /*

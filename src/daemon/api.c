@@ -173,6 +173,8 @@ static struct json_object *port_json(struct port *p, enum port_source src)
 		put(o, "gen", json_object_new_int((int)c->gen));
 	if (c->backend == PORT_BACKEND_PORT)
 		put(o, "peer", json_object_new_string(c->peer));
+	if (c->backend == PORT_BACKEND_XDP)
+		put(o, "queue", json_object_new_int((int)c->xdp_queue));
 	if (c->dev[0])
 		put(o, "dev", json_object_new_string(c->dev));
 	if (c->bridge[0])

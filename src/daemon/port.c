@@ -417,6 +417,12 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		r = backend_switch_create(cfg->sw, cfg->vlan, cfg->sw_ageing,
 					  cfg->mac_set ? cfg->mac : NULL, &p->be);
 		break;
+	case PORT_BACKEND_PACKET:
+		r = backend_packet_create(cfg->dev, cfg->queues, &p->be);
+		break;
+	case PORT_BACKEND_XDP:
+		r = backend_xdp_create(cfg->dev, cfg->queues, cfg->xdp_queue, &p->be);
+		break;
 	default:
 		r = -EINVAL;
 	}

@@ -44,6 +44,10 @@ const char *port_backend_name(enum port_backend b)
 		return "macvtap";
 	case PORT_BACKEND_SWITCH:
 		return "switch";
+	case PORT_BACKEND_PACKET:
+		return "packet";
+	case PORT_BACKEND_XDP:
+		return "xdp";
 	default:
 		return "port";
 	}
@@ -134,9 +138,15 @@ static int set_backend(struct portcfg_builder *b, const char *val, struct cfg_er
 		b->c.backend = PORT_BACKEND_MACVTAP;
 	else if (strcmp(val, "switch") == 0)
 		b->c.backend = PORT_BACKEND_SWITCH;
+	else if (strcmp(val, "packet") == 0)
+		b->c.backend = PORT_BACKEND_PACKET;
+	else if (strcmp(val, "xdp") == 0)
+		b->c.backend = PORT_BACKEND_XDP;
 	else
-		return cfg_fail(
-			err, "unknown backend '%s' (known: tap, null, port, macvtap, switch)", val);
+		return cfg_fail(err,
+				"unknown backend '%s' (known: tap, null, port, macvtap, switch, "
+				"packet, xdp)",
+				val);
 	b->have_backend = true;
 	return 0;
 }
@@ -263,6 +273,15 @@ static int finish_switch(const struct port_config *c, struct cfg_err *err)
 	return 0;
 }
 
+/* queue=: xdp's first device queue; the device's own queue count is checked at port set-up. */
+static int set_xdp_queue(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (parse_uint(val, 0, 1023, &b->c.xdp_queue) < 0)
+		return cfg_fail(err, "queue must be a device queue 0..1023");
+	b->have_xdp_queue = true;
+	return 0;
+}
+
 static int set_bridge(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
 	if (!name_valid(val, sizeof(b->c.bridge)))
@@ -379,11 +398,12 @@ static const struct {
 	{ "bridge", set_bridge },     { "helper", set_helper },
 	{ "switch", set_switch },     { "vlan", set_vlan },
 	{ "uplink", set_uplink },     { "switch_ageing", set_switch_ageing },
+	{ "queue", set_xdp_queue },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
 {
-	return b == PORT_BACKEND_MACVTAP; /* tap, null and port have none */
+	return b == PORT_BACKEND_MACVTAP || b == PORT_BACKEND_PACKET || b == PORT_BACKEND_XDP;
 }
 
 bool portcfg_is_key(const char *key)
@@ -439,6 +459,14 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 				c->name);
 	if (c->dev[0] && !portcfg_backend_has_dev(c->backend))
 		return cfg_fail(err, "port %s: dev= goes with a back-end over a host device",
+				c->name);
+	if (portcfg_backend_has_dev(c->backend) && !c->dev[0])
+		return cfg_fail(err, "port %s: backend=%s needs dev= (the host device)", c->name,
+				port_backend_name(c->backend));
+	if (b->have_xdp_queue && c->backend != PORT_BACKEND_XDP)
+		return cfg_fail(err, "port %s: queue= goes with backend=xdp only", c->name);
+	if (c->backend == PORT_BACKEND_XDP && c->xdp_queue + c->queues > 1024)
+		return cfg_fail(err, "port %s: queue= plus queues= beyond device queue 1023",
 				c->name);
 	if ((c->bridge[0] || c->helper[0]) && c->backend != PORT_BACKEND_TAP)
 		return cfg_fail(err, "port %s: bridge= and helper= go with backend=tap", c->name);
@@ -553,6 +581,11 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 		break;
 	case PORT_BACKEND_SWITCH:
 		break; /* switch= and the rest follow, as on an uplink */
+	case PORT_BACKEND_PACKET:
+		break;
+	case PORT_BACKEND_XDP:
+		snprintf(extra, sizeof(extra), ",queue=%u", c->xdp_queue);
+		break;
 	}
 	if (c->sw[0]) {
 		size_t e = strlen(extra);

@@ -23,7 +23,8 @@ int cfg_fail(struct cfg_err *err, const char *fmt, ...) __attribute__((format(pr
 struct portcfg_builder {
 	struct port_config c;
 	bool have_backend;
-	bool in_features; /* the last key was features=: a "-NAME" token continues it */
+	bool have_xdp_queue; /* queue= was given */
+	bool in_features;    /* the last key was features=: a "-NAME" token continues it */
 };
 
 /* True when back-end b sits on a host device named by dev= (macvtap, packet, xdp). */

@@ -470,6 +470,9 @@ def cli_port_seeds():
         "switch": base + b",backend=switch,switch=sw0,vlan=10,switch_ageing=4,mac=02:00:00:00:00:01",
         "switch-uplink": b"name=u,backend=tap,ifname=up0,switch=sw0,uplink=1",
         "switch-bad": base + b",backend=switch,switch=sw0,vlan=4095,uplink=1,queues=2",
+        "packet": base + b",backend=packet,dev=eth0,queues=2",
+        "xdp": base + b",backend=xdp,dev=eth0,queue=3,queues=4",
+        "xdp-queue-packet": base + b",backend=packet,dev=eth0,queue=1",
         "empty": b"",
         "commas": b",,,=,=",
     }

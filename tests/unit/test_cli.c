@@ -454,6 +454,40 @@ static void test_port_switch(void **state)
 			 -EINVAL);
 }
 
+/* backend=packet and xdp need dev=; queue= is xdp's only; the canonical spec round-trips. */
+static void test_port_packet_xdp(void **state)
+{
+	struct port_config c, c2;
+	char spec[512];
+
+	assert_int_equal(port("name=a,socket=/s,backend=packet,dev=eth0,queues=2", &c), 0);
+	assert_int_equal(c.backend, PORT_BACKEND_PACKET);
+	assert_string_equal(c.dev, "eth0");
+	portcfg_format(&c, spec, sizeof(spec));
+	assert_non_null(strstr(spec, "backend=packet,dev=eth0"));
+	assert_int_equal(port(spec, &c2), 0);
+	assert_true(portcfg_equal(&c, &c2));
+	assert_int_equal(port("name=a,socket=/s,backend=xdp,dev=eth0,queue=3,queues=4", &c), 0);
+	assert_int_equal(c.backend, PORT_BACKEND_XDP);
+	assert_int_equal(c.xdp_queue, 3);
+	portcfg_format(&c, spec, sizeof(spec));
+	assert_non_null(strstr(spec, "backend=xdp,queue=3,dev=eth0"));
+	assert_int_equal(port(spec, &c2), 0);
+	assert_true(portcfg_equal(&c, &c2));
+	assert_int_equal(port("name=a,socket=/s,backend=xdp,dev=eth0", &c), 0);
+	assert_int_equal(c.xdp_queue, 0);
+	refused("name=a,socket=/s,backend=packet");
+	refused("name=a,socket=/s,backend=xdp");
+	refused("name=a,socket=/s,backend=packet,dev=eth0,queue=1");
+	refused("name=a,socket=/s,backend=tap,ifname=t0,queue=1");
+	refused("name=a,socket=/s,backend=xdp,dev=eth0,queue=1024");
+	refused("name=a,socket=/s,backend=xdp,dev=eth0,queue=-1");
+	refused("name=a,socket=/s,backend=xdp,dev=eth0,queue=1020,queues=8");
+	refused("name=a,socket=/s,backend=packet,dev=eth0/x");
+	refused("name=a,socket=/s,backend=packet,dev=0123456789abcdef");
+	refused("name=a,socket=/s,backend=packet,dev=eth0,ifname=t0");
+}
+
 /* A full command line: defaults, every option, and its bad values. */
 static void test_parse_options(void **state)
 {
@@ -610,6 +644,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_port_mac_dev),
 		cmocka_unit_test(test_port_switch),
+		cmocka_unit_test(test_port_packet_xdp),
 		cmocka_unit_test(test_port_good),
 		cmocka_unit_test(test_port_unknown_key),
 		cmocka_unit_test(test_port_missing_key),
