@@ -40,7 +40,7 @@ struct port_config {
 	uint32_t macvtap_mode; /* macvtap: MACVLAN_MODE_* (macvtap_mode=) */
 	char bridge[IFNAMSIZ]; /* tap: the bridge it joins (bridge=) */
 	char helper[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* tap: vhostd-net-helper */
-	unsigned xdp_queue;     /* xdp: the device's first queue (queue=) */
+	unsigned xdp_queue;	  /* xdp: the device's first queue (queue=) */
 	unsigned gen;		  /* null: frame size to generate, 0 for none */
 	char peer[PORT_NAME_MAX]; /* port: the peer port's name */
 	char sw[PORT_NAME_MAX];	  /* switch=: the VM switch of a switch port or an uplink */
