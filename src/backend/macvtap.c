@@ -29,6 +29,7 @@
 #include "backend/linkmark.h"
 #include "backend/tapq.h"
 #include "util/cleanup.h"
+#include "util/netif.h"
 #include "util/log.h"
 
 struct macvtap {
@@ -265,7 +266,7 @@ static int macvtap_configure(struct backend *be, uint64_t features, unsigned hdr
 {
 	struct macvtap *m = to_macvtap(be);
 
-	m->lower_mtu = tapq_read_mtu(m->dev);
+	m->lower_mtu = netif_mtu(m->dev);
 	return tapq_configure(be, features, hdr_len);
 }
 
@@ -287,7 +288,7 @@ static int macvtap_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
 {
 	struct macvtap *m = to_macvtap(be);
 
-	m->lower_mtu = tapq_read_mtu(m->dev);
+	m->lower_mtu = netif_mtu(m->dev);
 	if (mtu > m->lower_mtu) {
 		log_warn("macvtap %s: MTU %u refused: above the MTU of %s (%u)", m->q.ifname, mtu,
 			 m->dev, m->lower_mtu);

@@ -29,6 +29,7 @@
 #include "backend/backend.h"
 #include "net/virtio_net.h"
 #include "util/cleanup.h"
+#include "util/netif.h"
 #include "util/iov.h"
 #include "util/log.h"
 
@@ -74,20 +75,6 @@ static struct packet *to_pkt(struct backend *be)
 	return (struct packet *)be;
 }
 
-/* Reads dev's MTU; 1500 when it cannot be read. */
-static unsigned dev_mtu(const char *dev)
-{
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = { 0 };
-
-	if (s < 0)
-		return 1500;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", dev);
-	if (ioctl(s, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu <= 0)
-		return 1500;
-	return (unsigned)ifr.ifr_mtu;
-}
-
 /* True if the guest negotiated feature bit b. */
 static bool guest_has(const struct packet *p, unsigned b)
 {
@@ -102,7 +89,7 @@ static int pkt_configure(struct backend *be, uint64_t features, unsigned hdr_len
 	/* The kernel's header is always 10 bytes: frames are converted on the way. */
 	p->hdr_len = hdr_len;
 	p->features = features;
-	p->mtu = dev_mtu(p->dev);
+	p->mtu = netif_mtu(p->dev);
 	log_info("%s: packet socket(s) on %s, mtu %u, guest offloads %s", p->dev, p->dev, p->mtu,
 		 guest_has(p, VIRTIO_NET_F_GUEST_CSUM) ? "on" : "off");
 	return 0;
@@ -608,7 +595,7 @@ int backend_packet_create(const char *dev, unsigned queues, struct backend **ret
 		if (r < 0)
 			goto fail;
 	}
-	p->mtu = dev_mtu(dev);
+	p->mtu = netif_mtu(dev);
 	p->hdr_len = 10;
 	log_info("%s: %u packet socket(s) (TPACKET_V3 ring, vnet header%s), promiscuous", dev,
 		 queues, queues > 1 ? ", fanout hash" : "");

@@ -14,6 +14,7 @@
 #include "backend/uring.h"
 #include "net/virtio_net.h"
 #include "util/cleanup.h"
+#include "util/netif.h"
 
 /* Returns the tap-like device behind a backend pointer. */
 static struct tapq *to_tapq(struct backend *be)
@@ -39,20 +40,6 @@ void tapq_probe_uso(struct tapq *t)
 {
 	t->be.uso = t->nq > 0 && ioctl(t->fds[0], TUNSETOFFLOAD,
 				       (unsigned long)(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6)) == 0;
-}
-
-/* Reads the interface MTU; falls back to 1500 if the query fails. */
-unsigned tapq_read_mtu(const char *ifname)
-{
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = { 0 };
-
-	if (s < 0)
-		return 1500;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
-	if (ioctl(s, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu <= 0)
-		return 1500;
-	return (unsigned)ifr.ifr_mtu;
 }
 
 /* backend_ops.configure: vnet header size and offloads on every queue. */
@@ -91,7 +78,7 @@ int tapq_configure(struct backend *be, uint64_t features, unsigned hdr_len)
 		}
 	}
 	t->gso = off & (TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_UFO | TUN_F_USO4);
-	t->mtu = tapq_read_mtu(t->ifname);
+	t->mtu = netif_mtu(t->ifname);
 	log_info("%s: vnet header %u bytes, offloads 0x%x, mtu %u", t->ifname, hdr_len, off,
 		 t->mtu);
 	return 0;
@@ -234,7 +221,7 @@ int tapq_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
 	struct tapq *t = to_tapq(be);
 	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr = { .ifr_mtu = (int)mtu };
-	unsigned old = tapq_read_mtu(t->ifname);
+	unsigned old = netif_mtu(t->ifname);
 
 	if (s < 0)
 		return -errno;

@@ -48,9 +48,6 @@ void tapq_close(struct tapq *t);
  */
 void tapq_probe_uso(struct tapq *t);
 
-/* ifname's MTU (SIOCGIFMTU), or 1500 when it cannot be read. */
-unsigned tapq_read_mtu(const char *ifname);
-
 /* backend_ops for a tap-like device (be is a struct tapq). */
 int tapq_configure(struct backend *be, uint64_t features, unsigned hdr_len);
 int tapq_queue_fd(struct backend *be, unsigned q);

@@ -29,6 +29,7 @@
 
 #include "backend/backend.h"
 #include "util/cleanup.h"
+#include "util/netif.h"
 #include "util/iov.h"
 #include "util/log.h"
 
@@ -69,20 +70,6 @@ static struct xdp_be *to_xdp(struct backend *be)
 	return (struct xdp_be *)be;
 }
 
-/* Reads dev's MTU; 1500 when it cannot be read. */
-static unsigned dev_mtu(const char *dev)
-{
-	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct ifreq ifr = { 0 };
-
-	if (s < 0)
-		return 1500;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", dev);
-	if (ioctl(s, SIOCGIFMTU, &ifr) < 0 || ifr.ifr_mtu <= 0)
-		return 1500;
-	return (unsigned)ifr.ifr_mtu;
-}
-
 /* backend_ops.configure: only the header length matters: no offloads are ever negotiated. */
 static int xdp_configure(struct backend *be, uint64_t features, unsigned hdr_len)
 {
@@ -90,7 +77,7 @@ static int xdp_configure(struct backend *be, uint64_t features, unsigned hdr_len
 
 	(void)features;
 	x->hdr_len = hdr_len;
-	x->mtu = dev_mtu(x->dev);
+	x->mtu = netif_mtu(x->dev);
 	return 0;
 }
 
@@ -511,7 +498,7 @@ int backend_xdp_create(const char *dev, unsigned queues, unsigned first_queue, s
 	x->nq = queues;
 	x->first = first_queue;
 	x->hdr_len = 10;
-	x->mtu = dev_mtu(dev);
+	x->mtu = netif_mtu(dev);
 	for (unsigned q = 0; q < XDP_MAX_QUEUES; q++)
 		x->q[q].fd = -1;
 	libxdp_set_print(libxdp_log);
