@@ -143,9 +143,15 @@ qi_setup() {
 # as user nobody with no capability at all: the helper, copied next to the socket with
 # cap_net_admin as its only file capability, makes the tap on bridge vhdbr0, which then holds
 # the host address.
+#
+# With QI_SWITCH=1 the guest's port is on vhostd's VM switch sw0, whose uplink is the tap.
 qi_start_vhostd() {
-	local line="" port addr_dev=$QI_TAP run=()
+	local line="" port addr_dev=$QI_TAP run=() extra=()
 	port="name=vm0,socket=$QI_SOCK,backend=tap,ifname=$QI_TAP"
+	if [ "${QI_SWITCH:-0}" = 1 ]; then
+		port="name=vm0,socket=$QI_SOCK,backend=switch,switch=sw0"
+		extra=(--port "name=up0,backend=tap,ifname=$QI_TAP,switch=sw0,uplink=1")
+	fi
 	[ "$QI_QUEUES" -gt 1 ] && port="$port,queues=$QI_QUEUES"
 	if [ -n "${QI_HELPER:-}" ]; then
 		ip -n "$QI_NS" link add vhdbr0 type bridge || return 1
@@ -161,7 +167,7 @@ qi_start_vhostd() {
 		run=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
 	fi
 	mkfifo "$QI_DIR/ready"
-	ip netns exec "$QI_NS" "${run[@]}" "$VHOSTD" --port "$port" --control "$QI_CTL" \
+	ip netns exec "$QI_NS" "${run[@]}" "$VHOSTD" --port "$port" "${extra[@]}" --control "$QI_CTL" \
 		--log-level "${QI_VHOSTD_LOG_LEVEL:-info}" --ready-fd 3 3>"$QI_DIR/ready" 2>"$QI_VHOSTD_LOG" &
 	QI_VHOSTD_PID=$!
 	read -r -t 20 line <"$QI_DIR/ready" || true

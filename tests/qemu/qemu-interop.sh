@@ -30,14 +30,16 @@ QI_STREAMS=""
 QI_REFERENCE=0
 QI_PACKED=0
 QI_HELPER=""
+QI_SWITCH=0
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--switch) QI_SWITCH=1; shift ;;
 	--helper) QI_HELPER=$2; shift 2 ;;
 	--queues) QI_QUEUES=$2; shift 2 ;;
 	--streams) QI_STREAMS=$2; shift 2 ;;
 	--packed) QI_PACKED=1; shift ;;
 	--reference) QI_REFERENCE=1; shift ;;
-	*) echo "usage: $0 [--queues N] [--streams N] [--packed] [--reference] [--helper PATH]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--queues N] [--streams N] [--packed] [--reference] [--helper PATH] [--switch]" >&2; exit 2 ;;
 	esac
 done
 [ "$QI_QUEUES" -gt 1 ] && QI_NAME="qemu-interop-mq"
@@ -45,6 +47,10 @@ if [ "$QI_PACKED" = 1 ]; then
 	QI_NAME="qemu-packed"
 	[ "$QI_QUEUES" -gt 1 ] && QI_NAME="qemu-packed-mq"
 	QI_DEVICE_OPTS="${QI_DEVICE_OPTS:+$QI_DEVICE_OPTS,}packed=on"
+fi
+if [ "$QI_SWITCH" = 1 ]; then
+	# The guest on vhostd's VM switch; the switch's uplink is the tap with the host address.
+	QI_NAME="qemu-switch"
 fi
 if [ -n "$QI_HELPER" ]; then
 	# vhostd unprivileged, its tap from vhostd-net-helper (see qi_start_vhostd).
@@ -111,10 +117,17 @@ features=$(qi_result features)
 echo "     guest features: $features ($(qi_feature_names "$features"))"
 # Bit numbers from the virtio spec (5.1.3): what vhostd must offer and a
 # Linux guest accepts.
-for fb in CSUM:0 GUEST_CSUM:1 HOST_TSO4:11 MRG_RXBUF:15 GUEST_ANNOUNCE:21 VERSION_1:32; do
+want_bits="CSUM:0 GUEST_CSUM:1 HOST_TSO4:11 MRG_RXBUF:15 GUEST_ANNOUNCE:21 VERSION_1:32"
+# A switch port offers no offloads (frames go guest to guest, or to the uplink, as they are).
+[ "$QI_SWITCH" = 1 ] && want_bits="MRG_RXBUF:15 GUEST_ANNOUNCE:21 VERSION_1:32"
+for fb in $want_bits; do
 	check "guest negotiated VIRTIO_NET_F_${fb%%:*} (bit ${fb##*:})" \
 		qi_feature_bit "$features" "${fb##*:}"
 done
+if [ "$QI_SWITCH" = 1 ]; then
+	check "a switch port offers no checksum offload (CSUM, bit 0, off)" \
+		bash -c "[ '${features:0:1}' != 1 ]"
+fi
 if [ "$QI_QUEUES" -gt 1 ]; then
 	check "guest negotiated VIRTIO_NET_F_MQ (bit 22)" qi_feature_bit "$features" 22
 fi
