@@ -823,8 +823,7 @@ main() {
 	log "vhostd=$VHOSTD runs=$RUNS warm-up=${WARMUP}s window=${WINDOW}s back-end CPU $BE_CPU," \
 		"front-end CPU $FE_CPU; work directory $WORK"
 	for scen in null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed \
-ONLY=${BENCH_ONLY:-null_tx null_rx vm2vm tap_tx tap_rx null_tx_packed null_rx_packed vm2vm_packed packet_tx packet_rx xdp_tx xdp_rx switch_vm2vm idle}
-OVS_VSWITCHD=${BENCH_OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
+		packet_tx packet_rx xdp_tx xdp_rx switch_vm2vm; do
 		wants "$scen" || continue
 		backends=(vhostd dpdk)
 		[[ $scen == switch_vm2vm ]] && backends=(vhostd ovs)
