@@ -193,15 +193,6 @@ check_guest_tx() {
 	log "guest TX q=$q size=$size: $sent packets, testpmd == back-end"
 }
 
-# vs_delta_is KEY BASE N: succeeds when vhostd's KEY is BASE + N (fails early if it is more).
-vs_delta_is() {
-	local v
-	vhostd_stats
-	v=$(vs_field "$1") || exit 1
-	((v - $2 <= $3)) || fail "vhostd $1 grew by $((v - $2)), more than $3"
-	((v - $2 == $3))
-}
-
 # check_guest_rx Q SIZE: the back-end sends frames of SIZE bytes to the guest, RX_ROUNDS rounds
 # of fewer frames than the guest has buffers; testpmd must receive every one, no more, with the
 # right byte count.

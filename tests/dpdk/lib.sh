@@ -386,6 +386,16 @@ vhostd_stats() {
 	vs_port p0
 }
 
+# vs_delta_is KEY BASE N: succeeds when vhostd's KEY (port p0) is BASE + N; fails the test at once
+# when it went past that.
+vs_delta_is() {
+	local v
+	vhostd_stats
+	v=$(vs_field "$1") || exit 1
+	((v - $2 <= $3)) || fail "vhostd $1 grew by $((v - $2)), more than $3"
+	((v - $2 == $3))
+}
+
 # vhostd_state_is STATE: succeeds when vhostd reports port p0 in STATE.
 vhostd_state_is() {
 	vhostd_stats

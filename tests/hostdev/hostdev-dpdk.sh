@@ -72,15 +72,6 @@ fe_rx_reached() {
 	((TP_RXP - $1 >= $2))
 }
 
-# vs_delta_is KEY BASE N: succeeds when vhostd's KEY is BASE + N (fails early if more).
-vs_delta_is() {
-	local v
-	vhostd_stats
-	v=$(vs_field "$1") || exit 1
-	((v - $2 <= $3)) || fail "vhostd $1 grew by $((v - $2)), more than $3"
-	((v - $2 == $3))
-}
-
 # check_guest_tx Q SIZE: every frame testpmd sends arrives on the peer, no more.
 check_guest_tx() {
 	local q=$1 size=$2 per_round=$((TX_BURSTS * BURST * $1)) round sent fe_txp0 fe_txb0

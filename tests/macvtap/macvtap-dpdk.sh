@@ -68,15 +68,6 @@ fe_rx_reached() {
 	((TP_RXP - BASE >= $1))
 }
 
-# vs_delta_is KEY BASE N: succeeds when vhostd's KEY is BASE + N (fails early above).
-vs_delta_is() {
-	local v
-	vhostd_stats
-	v=$(vs_field "$1") || exit 1
-	((v - $2 <= $3)) || fail "vhostd $1 grew by $((v - $2)), more than $3"
-	((v - $2 == $3))
-}
-
 # check_tx SIZE: guest -> far side, exact.
 check_tx() {
 	local size=$1 per=$((TX_BURSTS * BURST * Q)) r fe0 far0 farb0 mvt0 vs0 sent
