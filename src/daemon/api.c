@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/switch.h"
+#include "daemon/limits.h"
 #include "daemon/metrics.h"
 #include "net/features.h"
 #include "util/cleanup.h"
@@ -301,6 +302,9 @@ static struct json_object *port_stats_json(struct port *p)
 	put(o, "announces", json_object_new_uint64(pi->announces));
 	put(o, "dirty_log", json_object_new_boolean(pi->dirty_log));
 	put(o, "log_overflows", json_object_new_uint64(pi->log_overflows));
+	put(o, "mem_faults", json_object_new_uint64(pi->mem_faults));
+	put(o, "conn_refused", json_object_new_uint64(pi->conn_refused));
+	put(o, "msg_refused", json_object_new_uint64(pi->msg_refused));
 	return o;
 }
 
@@ -495,6 +499,8 @@ static int op_stats(struct api_ctx *ctx, struct json_object *args, struct json_o
 			json_object_array_add(a, port_stats_json(p));
 	}
 	put(res, "ports", a);
+	if (!only)
+		put(res, "limits", limits_json());
 	return 0;
 }
 

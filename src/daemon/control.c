@@ -12,6 +12,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "daemon/limits.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/loop.h"
@@ -73,6 +74,7 @@ static bool client_queue(struct client *cl, char *reply)
 	if (!r)
 		return false;
 	if (cl->out_len - cl->out_off + n + 1 > CONTROL_PENDING_MAX) {
+		limit_refused(LIMIT_CONTROL_PENDING);
 		log_rl(&cl->ctl->rl, LOG_LVL_WARN,
 		       "control: client (uid %u) does not read its replies: dropped",
 		       (unsigned)cl->uid);
@@ -144,6 +146,7 @@ static bool client_lines(struct client *cl)
 	memmove(cl->in, cl->in + start, cl->in_len - start);
 	cl->in_len -= start;
 	if (cl->in_len == CONTROL_LINE_MAX) {
+		limit_refused(LIMIT_CONTROL_LINE);
 		/* A line this long is no request of ours: say so and hang up. */
 		cl->closing = true;
 		return client_queue(
@@ -216,6 +219,7 @@ static void on_accept(struct ev *ev, uint32_t events)
 	for (slot = 0; slot < CONTROL_MAX_CLIENTS && c->clients[slot]; slot++)
 		;
 	if (slot == CONTROL_MAX_CLIENTS) {
+		limit_refused(LIMIT_CONTROL_CLIENTS);
 		log_rl(&c->rl, LOG_LVL_WARN, "control: %d clients already, refusing one",
 		       CONTROL_MAX_CLIENTS);
 		return;

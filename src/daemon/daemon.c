@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/limits.h"
 #include "dataplane/worker.h"
 #include "util/log.h"
 
@@ -126,6 +127,7 @@ int daemon_port_add(struct daemon *d, const struct port_config *cfg, enum port_s
 	int r;
 
 	if (d->nports == DAEMON_MAX_PORTS) {
+		limit_refused(LIMIT_PORTS);
 		cfg_fail(err, "at most %d ports", DAEMON_MAX_PORTS);
 		return -ENOSPC;
 	}

@@ -13,6 +13,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "daemon/limits.h"
 #include "daemon/metrics.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -202,6 +203,7 @@ static void on_accept(struct ev *ev, uint32_t events)
 	for (slot = 0; slot < HTTP_MAX_CLIENTS && h->conns[slot]; slot++)
 		;
 	if (slot == HTTP_MAX_CLIENTS) {
+		limit_refused(LIMIT_METRICS_CLIENTS);
 		log_rl(&h->rl, LOG_LVL_WARN, "metrics: %d connections already, refusing one",
 		       HTTP_MAX_CLIENTS);
 		return;

@@ -27,6 +27,7 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/memguard.h"
 
 #ifndef VHOSTD_VERSION
 #define VHOSTD_VERSION "unknown"
@@ -41,7 +42,7 @@ struct vhostd {
 	struct control *control;
 	struct http *http;
 	int sig_fd, wd_fd;
-	struct ev sig_ev, wd_ev;
+	struct ev sig_ev, wd_ev, mem_ev;
 	bool workers;
 	bool quit;
 };
@@ -141,6 +142,16 @@ static void on_signal(struct ev *ev, uint32_t events)
 	}
 }
 
+/* memguard's eventfd: a front-end's memory vanished; drop every port whose memory faulted. */
+static void on_memfault(struct ev *ev, uint32_t events)
+{
+	struct vhostd *v = container_of(ev, struct vhostd, mem_ev);
+
+	memguard_drain();
+	for (unsigned i = 0; v->d && i < daemon_nports(v->d); i++)
+		port_check_memory(daemon_port(v->d, i, NULL));
+}
+
 /* The systemd watchdog's timer: proves the main loop still turns. */
 static void on_watchdog(struct ev *ev, uint32_t events)
 {
@@ -214,6 +225,7 @@ static void vhostd_free(struct vhostd *v)
 	if (v->loop) {
 		loop_del(v->loop, &v->sig_ev);
 		loop_del(v->loop, &v->wd_ev);
+		loop_del(v->loop, &v->mem_ev);
 	}
 	safe_close(v->sig_fd);
 	safe_close(v->wd_fd);
@@ -347,6 +359,16 @@ int main(int argc, char **argv)
 	}
 	ev_init(&v.sig_ev, on_signal);
 	r = loop_add(v.loop, &v.sig_ev, v.sig_fd, EPOLLIN);
+	if (r < 0)
+		goto fail;
+	/* Before any peer memory is mapped: a front-end that shrinks it must not kill us. */
+	r = memguard_init();
+	if (r < 0) {
+		log_error("cannot guard guest memory: %s", strerror(-r));
+		goto fail;
+	}
+	ev_init(&v.mem_ev, on_memfault);
+	r = loop_add(v.loop, &v.mem_ev, r, EPOLLIN);
 	if (r < 0)
 		goto fail;
 	r = workers_start(v.cli.workers, v.cli.cpus, v.cli.ncpus);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/limits.h"
 #include "util/cleanup.h"
 
 #ifndef VHOSTD_VERSION
@@ -70,6 +71,21 @@ static void header(FILE *f, const char *name, const char *help, const char *type
 	fprintf(f, "# HELP vhostd_%s %s\n# TYPE vhostd_%s %s\n", name, help, name, type);
 }
 
+/* Port-level counters of struct port_info: name (vhostd_port_NAME_total), help, where. */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} port_counters[] = {
+	{ "announces", "RARPs sent for the guest after a migration.",
+	  offsetof(struct port_info, announces) },
+	{ "mem_faults", "Front-ends dropped because their shared memory vanished under vhostd.",
+	  offsetof(struct port_info, mem_faults) },
+	{ "conn_refused", "Connections refused because a front-end was already connected.",
+	  offsetof(struct port_info, conn_refused) },
+	{ "msg_refused", "vhost-user messages refused: malformed, out of order or over a limit.",
+	  offsetof(struct port_info, msg_refused) },
+};
+
 /* The ports to report, snapshotted once so that every metric shows the same instant. */
 struct snap {
 	unsigned n;
@@ -122,11 +138,19 @@ char *metrics_prometheus(struct daemon *d, const char *only)
 		label(f, s->name[i]);
 		fprintf(f, "\"} %d\n", s->info[i].broken);
 	}
-	header(f, "port_announces_total", "RARPs sent for the guest after a migration.", "counter");
-	for (unsigned i = 0; i < s->n; i++) {
-		fputs("vhostd_port_announces_total{port=\"", f);
-		label(f, s->name[i]);
-		fprintf(f, "\"} %" PRIu64 "\n", s->info[i].announces);
+	for (size_t c = 0; c < sizeof(port_counters) / sizeof(port_counters[0]); c++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "port_%s_total", port_counters[c].name);
+		header(f, name, port_counters[c].help, "counter");
+		for (unsigned i = 0; i < s->n; i++) {
+			uint64_t v;
+
+			memcpy(&v, (const char *)&s->info[i] + port_counters[c].off, sizeof(v));
+			fprintf(f, "vhostd_%s{port=\"", name);
+			label(f, s->name[i]);
+			fprintf(f, "\"} %" PRIu64 "\n", v);
+		}
 	}
 	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
 		char name[64];
@@ -145,6 +169,8 @@ char *metrics_prometheus(struct daemon *d, const char *only)
 			}
 		}
 	}
+	if (!only)
+		limits_prometheus(f);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -154,7 +180,7 @@ char *metrics_prometheus(struct daemon *d, const char *only)
 
 char *metrics_kv(struct daemon *d, const char *only)
 {
-	char *buf = NULL, line[512];
+	char *buf = NULL, line[1024];
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
 

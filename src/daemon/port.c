@@ -57,6 +57,8 @@ struct port {
 	/* The back-end's MTU before the connected front-end set one (NET_SET_MTU), restored
 	 * when it leaves; 0 when there is nothing to restore. */
 	unsigned mtu_restore;
+	/* Port-level refusals and faults; they outlive front-ends (port_info says what each is). */
+	uint64_t mem_faults, conn_refused;
 };
 
 const struct port_config *port_config(const struct port *p)
@@ -179,11 +181,36 @@ static void schedule_connect(struct port *p)
 	p->backoff_ms = MIN(p->backoff_ms * 2, BACKOFF_MAX_MS);
 }
 
+/*
+ * Counts and logs a fault of the front-end's memory or dirty log (util/memguard.h); called as
+ * the front-end is dropped, which forgets the fault with the memory. Returns true on a fault.
+ */
+static bool port_mem_check(struct port *p)
+{
+	const struct memguard_owner *g = NULL;
+	const char *what = "guest memory region at gpa";
+
+	if (p->dev.mem && memguard_faulted(&p->dev.mem->guard))
+		g = &p->dev.mem->guard;
+	else if (p->dev.log && memguard_faulted(&p->dev.log->guard)) {
+		g = &p->dev.log->guard;
+		what = "dirty log at offset";
+	}
+	if (!g)
+		return false;
+	p->mem_faults++;
+	log_error("%s: %s 0x%" PRIx64 " vanished under us at +0x%" PRIx64
+		  " (the front-end shrank or revoked its file): dropping the front-end",
+		  p->cfg.name, what, g->fault_tag, g->fault_offset);
+	return true;
+}
+
 /* Drops the front-end: rings stop, memory unmapped; the port waits for the next one. */
 static void port_disconnect(struct port *p, const char *why)
 {
 	if (!p->connected)
 		return;
+	port_mem_check(p); /* a fault not yet seen by port_check_memory() still counts */
 	log_info("%s: front-end disconnected (%s)", p->cfg.name, why);
 	loop_del(p->loop, &p->conn_ev);
 	port_lock(p);
@@ -199,6 +226,15 @@ static void port_disconnect(struct port *p, const char *why)
 		p->backoff_ms = BACKOFF_MIN_MS;
 		schedule_connect(p);
 	}
+}
+
+void port_check_memory(struct port *p)
+{
+	bool mem = p->dev.mem && memguard_faulted(&p->dev.mem->guard);
+	bool log = p->dev.log && memguard_faulted(&p->dev.log->guard);
+
+	if (mem || log)
+		port_disconnect(p, "guest memory fault"); /* counts and logs it */
 }
 
 /* Front-end readable: handles its messages with the port locked; drops it on error. */
@@ -243,7 +279,11 @@ static void on_listen(struct ev *ev, uint32_t events)
 	if (fd < 0)
 		return;
 	if (p->connected) {
-		log_warn("%s: refusing a second front-end while one is connected", p->cfg.name);
+		p->conn_refused++;
+		log_rl(&p->dev.rl, LOG_LVL_WARN,
+		       "%s: refusing a second front-end while one is connected (%" PRIu64
+		       " refused)",
+		       p->cfg.name, p->conn_refused);
 		close(fd);
 		return;
 	}
@@ -435,6 +475,7 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 			vnet_offered_features(cfg->queues, p->be), &port_dev_ops, p);
 	if (r < 0)
 		goto fail;
+	vu_dev_set_mem_max(&p->dev, cfg->mem_max);
 	if (cfg->features_off) {
 		char names[512];
 
@@ -593,10 +634,12 @@ size_t port_format_stats(struct port *p, char *buf, size_t len)
 		     " rx_bytes=%" PRIu64 " rx_dropped=%" PRIu64 " rx_oversize=%" PRIu64
 		     " rx_stale=%" PRIu64 " ring_faults=%" PRIu64 " announces=%" PRIu64
 		     " dirty_log=%s"
-		     " log_overflows=%" PRIu64 "\n",
+		     " log_overflows=%" PRIu64 " mem_faults=%" PRIu64 " conn_refused=%" PRIu64
+		     " msg_refused=%" PRIu64 "\n",
 		     p->cfg.name, state, s.tx_packets, s.tx_bytes, s.tx_dropped, s.tx_errors,
 		     s.rx_packets, s.rx_bytes, s.rx_dropped, s.rx_oversize, s.rx_stale, faults,
-		     s.announces, logging, log_overflows);
+		     s.announces, logging, log_overflows, p->mem_faults, p->conn_refused,
+		     p->dev.refused);
 	if (n < 0)
 		return 0;
 	return (size_t)n < len ? (size_t)n : len - 1;
@@ -642,6 +685,9 @@ void port_snapshot(struct port *p, struct port_info *ret)
 	ret->announces = vnet_announces(p->net);
 	if (p->dev.log)
 		ret->log_overflows = p->dev.log->overflows;
+	ret->mem_faults = p->mem_faults;
+	ret->conn_refused = p->conn_refused;
+	ret->msg_refused = p->dev.refused;
 	ret->nworkers = p->nworkers;
 	for (unsigned i = 0; i < p->nworkers; i++)
 		ret->workers[i] = worker_index(p->workers[i]);

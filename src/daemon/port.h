@@ -50,6 +50,7 @@ struct port_config {
 	enum poll_mode poll;
 	unsigned mtu;	       /* tap, macvtap: MTU set at port set-up, 0 to leave it */
 	uint64_t features_off; /* virtio features never offered on this port (features=) */
+	uint64_t mem_max;      /* mem_max=: guest memory a front-end may map, 0 for the default */
 	unsigned worker_base;  /* queue pair q runs on worker (worker_base + q) % workers */
 };
 
@@ -102,6 +103,9 @@ struct port_info {
 	uint64_t offered, features; /* virtio features: offered, negotiated */
 	uint64_t offered_proto, proto;
 	uint64_t log_overflows, announces;
+	uint64_t mem_faults;   /* front-ends dropped because their memory vanished (SIGBUS) */
+	uint64_t conn_refused; /* connections refused: a front-end was already connected */
+	uint64_t msg_refused;  /* vhost-user messages refused (malformed, over a limit) */
 	unsigned nrings;
 	struct port_ring_info ring[VU_MAX_VRINGS];
 	unsigned nworkers;
@@ -109,6 +113,12 @@ struct port_info {
 	unsigned nqueues;
 	struct port_queue_stats q[VU_MAX_QUEUE_PAIRS];
 };
+
+/*
+ * Drops the front-end if its memory or dirty log vanished (util/memguard.h), with a logged,
+ * counted error. Main loop only, after memguard's eventfd fired.
+ */
+void port_check_memory(struct port *p);
 
 /* Fills *ret from the port's current state and counters. */
 void port_snapshot(struct port *p, struct port_info *ret);

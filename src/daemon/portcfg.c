@@ -105,6 +105,18 @@ static int set_mtu(struct portcfg_builder *b, const char *val, struct cfg_err *e
 	return 0;
 }
 
+/* Most and least a port's mem_max= may say: 64 TiB (half the x86-64 user address space) and 1 MiB.
+ */
+#define MEM_MAX_CEIL  (64ull << 40)
+#define MEM_MAX_FLOOR (1ull << 20)
+
+static int set_mem_max(struct portcfg_builder *b, const char *val, struct cfg_err *err)
+{
+	if (parse_size(val, MEM_MAX_FLOOR, MEM_MAX_CEIL, &b->c.mem_max) < 0)
+		return cfg_fail(err, "mem_max must be a size from 1M to 64T (suffix K, M, G or T)");
+	return 0;
+}
+
 static int set_name(struct portcfg_builder *b, const char *val, struct cfg_err *err)
 {
 	if (!name_valid(val, sizeof(b->c.name)))
@@ -398,7 +410,7 @@ static const struct {
 	{ "bridge", set_bridge },     { "helper", set_helper },
 	{ "switch", set_switch },     { "vlan", set_vlan },
 	{ "uplink", set_uplink },     { "switch_ageing", set_switch_ageing },
-	{ "queue", set_xdp_queue },
+	{ "queue", set_xdp_queue },   { "mem_max", set_mem_max },
 };
 
 bool portcfg_backend_has_dev(enum port_backend b)
@@ -615,6 +627,13 @@ size_t portcfg_format(const struct port_config *c, char *buf, size_t len)
 		size_t e = strlen(extra);
 
 		snprintf(extra + e, sizeof(extra) - e, ",dev=%s", c->dev);
+	}
+	if (c->mem_max) {
+		size_t e = strlen(extra);
+		char sz[32];
+
+		format_size(c->mem_max, sz, sizeof(sz));
+		snprintf(extra + e, sizeof(extra) - e, ",mem_max=%s", sz);
 	}
 	if (c->mac_set) {
 		size_t e = strlen(extra);

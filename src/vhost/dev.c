@@ -253,7 +253,8 @@ static int add_region(struct vu_dev *dev, struct vmem *m, const struct vu_region
 	if (ret < 0)
 		log_warn("%s: memory region gpa 0x%" PRIx64 " size 0x%" PRIx64 " uva 0x%" PRIx64
 			 " offset 0x%" PRIx64 " refused: %s",
-			 dev->name, r->gpa, r->size, r->uva, r->mmap_offset, strerror(-ret));
+			 dev->name, r->gpa, r->size, r->uva, r->mmap_offset,
+			 ret == -E2BIG ? "over the port's mem_max" : strerror(-ret));
 	return ret;
 }
 
@@ -273,6 +274,7 @@ static int h_set_mem_table(struct vu_dev *dev, struct vu_msg *msg)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	m->max_bytes = dev->mem_max;
 	for (uint32_t i = 0; i < n; i++) {
 		int r = add_region(dev, m, &t->regions[i], msg->fds[i]);
 		if (r < 0) {
@@ -586,6 +588,17 @@ static int h_set_log_base(struct vu_dev *dev, struct vu_msg *msg)
 		log_warn("%s: SET_LOG_BASE without the LOG_SHMFD protocol feature", dev->name);
 		return -EINVAL;
 	}
+	/* It may describe the memory there is and as much again as mem_max allows (memory
+	 * hot-plugged later), not an address space of its own choosing. */
+	if (lg->mmap_size >
+	    vlog_bytes_for(vmem_gpa_end(dev->mem) + dev->mem_max) + VLOG_PAGE_SIZE) {
+		log_warn("%s: dirty log of %" PRIu64
+			 " bytes refused: guest memory ending at 0x%" PRIx64
+			 " with mem_max %" PRIu64 " bytes needs at most %" PRIu64,
+			 dev->name, lg->mmap_size, vmem_gpa_end(dev->mem), dev->mem_max,
+			 vlog_bytes_for(vmem_gpa_end(dev->mem) + dev->mem_max));
+		return -E2BIG;
+	}
 	r = vlog_map(msg->fds[0], lg->mmap_size, lg->mmap_offset, &log);
 	if (r < 0) {
 		log_warn("%s: dirty log of %" PRIu64 " bytes at offset %" PRIu64 " refused: %s",
@@ -823,12 +836,27 @@ static const struct vu_msg_spec *check_msg(struct vu_dev *dev, const struct vu_m
 	return spec;
 }
 
+/* True when the front-end's memory or dirty log vanished under us (util/memguard.h). */
+static bool mem_faulted(const struct vu_dev *dev)
+{
+	return (dev->mem && memguard_faulted(&dev->mem->guard)) ||
+	       (dev->log && memguard_faulted(&dev->log->guard));
+}
+
 int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg)
 {
-	const struct vu_msg_spec *spec = check_msg(dev, msg);
-	bool ack = wants_ack(dev, msg);
+	const struct vu_msg_spec *spec;
+	bool ack;
 	int r;
 
+	/* Its memory is gone: nothing it says can be acted on, and a new table would hide the
+	 * fault before the owner counted it. */
+	if (mem_faulted(dev)) {
+		vu_msg_close_fds(msg);
+		return -EFAULT;
+	}
+	spec = check_msg(dev, msg);
+	ack = wants_ack(dev, msg);
 	if (!spec) {
 		r = -EINVAL;
 	} else {
@@ -839,6 +867,8 @@ int vu_dev_dispatch(struct vu_dev *dev, struct vu_msg *msg)
 			       strerror(-r));
 	}
 	vu_msg_close_fds(msg);
+	if (r < 0)
+		dev->refused++;
 	if (spec && spec->replies)
 		return r;
 	if (ack) {
@@ -911,6 +941,7 @@ int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint
 	dev->mem = calloc(1, sizeof(*dev->mem));
 	if (!dev->mem)
 		return -ENOMEM;
+	vu_dev_set_mem_max(dev, 0);
 	for (unsigned i = 0; i < dev->nvrings; i++) {
 		struct vu_ring *ring = &dev->ring[i];
 
@@ -921,6 +952,12 @@ int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint
 		ring->kick_fd = -1;
 	}
 	return 0;
+}
+
+void vu_dev_set_mem_max(struct vu_dev *dev, uint64_t bytes)
+{
+	dev->mem_max = bytes ? bytes : VU_MEM_MAX_DEFAULT;
+	dev->mem->max_bytes = dev->mem_max;
 }
 
 void vu_dev_withdraw(struct vu_dev *dev, uint64_t features, uint64_t proto)

@@ -76,7 +76,15 @@ struct vu_dev {
 	const struct vu_dev_ops *ops;
 	void *opaque;
 	struct ratelimit rl;
+	uint64_t refused; /* messages refused (malformed, out of order, over a limit); kept */
+	uint64_t mem_max; /* most bytes of guest memory one front-end may have us map */
 };
+
+/*
+ * Default of mem_max: 1 TiB. 64 ports at the default fit in half of x86-64's 128 TiB of user
+ * address space, so no front-end can exhaust it for the others.
+ */
+#define VU_MEM_MAX_DEFAULT (1ull << 40)
 
 /*
  * Prepares dev for `queue_pairs` queue pairs offering `features` (device bits; the protocol bit
@@ -90,6 +98,13 @@ int vu_dev_init(struct vu_dev *dev, const char *name, unsigned queue_pairs, uint
  * port's features= switches), before any front-end connects. PROTOCOL_FEATURES stays.
  */
 void vu_dev_withdraw(struct vu_dev *dev, uint64_t features, uint64_t proto);
+
+/*
+ * Sets how many bytes of guest memory (regions mapped, whole huge pages counted) a front-end may
+ * have this device map; a region beyond it is refused. 0 restores VU_MEM_MAX_DEFAULT. A dirty
+ * log may describe guest-physical space up to the end of the memory table plus that much.
+ */
+void vu_dev_set_mem_max(struct vu_dev *dev, uint64_t bytes);
 
 /* Releases what vu_dev_init() and any connection took. Accepts a zeroed or half-built dev. */
 void vu_dev_free(struct vu_dev *dev);

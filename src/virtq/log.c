@@ -46,6 +46,13 @@ int vlog_map(int fd, uint64_t size, uint64_t offset, struct vlog **ret)
 	l->map_len = (size_t)len;
 	l->bits = (uint8_t *)p + (offset - start);
 	l->size = size;
+	l->guard_slot = memguard_add(p, (size_t)len, &l->guard, offset);
+	if (l->guard_slot < 0) {
+		int r = l->guard_slot;
+
+		vlog_free(l);
+		return r;
+	}
 	*ret = l;
 	return 0;
 }
@@ -58,6 +65,7 @@ struct vlog *vlog_wrap(void *bits, uint64_t size)
 		return NULL;
 	l->bits = bits;
 	l->size = size;
+	l->guard_slot = -1;
 	return l;
 }
 
@@ -65,6 +73,7 @@ void vlog_free(struct vlog *l)
 {
 	if (!l)
 		return;
+	memguard_del(l->guard_slot);
 	if (l->map_base)
 		munmap(l->map_base, l->map_len);
 	free(l);

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/memguard.h"
+
 #define VLOG_PAGE_SHIFT 12
 #define VLOG_PAGE_SIZE	(1ull << VLOG_PAGE_SHIFT)
 
@@ -20,6 +22,9 @@ struct vlog {
 	void *map_base; /* what munmap() takes; NULL for a buffer we did not map */
 	size_t map_len;
 	uint64_t overflows; /* pages beyond the bitmap that could not be marked */
+	/* Marked when the front-end shrank the log's file under us (see util/memguard.h). */
+	struct memguard_owner guard;
+	int guard_slot;
 };
 
 /* Bytes of bitmap needed to describe guest-physical [0, gpa_end). */
@@ -31,8 +36,9 @@ static inline uint64_t vlog_bytes_for(uint64_t gpa_end)
 /*
  * Maps `size` bytes at `offset` of fd (shared, read-write) as a log, after checking for
  * overflow and that the file holds them. The caller keeps fd. Returns 0 with *ret set, -EINVAL
- * (size 0, wrap-around, beyond the file, not a regular or memfd file) or the errno of
- * fstat/mmap. Free with vlog_free().
+ * (size 0, wrap-around, beyond the file, not a regular or memfd file), -ENOSPC (memguard full)
+ * or the errno of fstat/mmap. A file that shrinks later marks ->guard (util/memguard.h). Free
+ * with vlog_free().
  */
 int vlog_map(int fd, uint64_t size, uint64_t offset, struct vlog **ret);
 

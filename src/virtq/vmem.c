@@ -17,6 +17,8 @@ void vmem_init(struct vmem *m)
 {
 	m->nregions = 0;
 	m->last_hit = 0;
+	m->mapped = 0;
+	memset(&m->guard, 0, sizeof(m->guard));
 }
 
 /* True when [a, a+alen) and [b, b+blen) share a byte; inputs are already wrap-checked. */
@@ -49,14 +51,18 @@ static int vmem_insert(struct vmem *m, const struct vmem_region *r)
 
 int vmem_add_raw(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, void *hva)
 {
-	struct vmem_region r = { .gpa = gpa, .size = size, .uva = uva, .hva = hva, .refs = 1 };
+	struct vmem_region r = {
+		.gpa = gpa, .size = size, .uva = uva, .hva = hva, .refs = 1, .guard_slot = -1
+	};
 
 	return vmem_insert(m, &r);
 }
 
 int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint64_t offset, int fd)
 {
-	struct vmem_region r = { .gpa = gpa, .size = size, .uva = uva, .refs = 1 };
+	struct vmem_region r = {
+		.gpa = gpa, .size = size, .uva = uva, .refs = 1, .guard_slot = -1
+	};
 	struct stat st;
 	uint64_t map_len, align;
 	void *p;
@@ -90,6 +96,8 @@ int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint6
 	if (map_len + align - 1 < map_len || map_len + align - 1 > SIZE_MAX)
 		return -EINVAL;
 	map_len = (map_len + align - 1) & ~(align - 1);
+	if (m->max_bytes && (map_len > m->max_bytes || m->mapped > m->max_bytes - map_len))
+		return -E2BIG;
 	p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -99,15 +107,22 @@ int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint6
 	r.dev = (uint64_t)st.st_dev;
 	r.ino = (uint64_t)st.st_ino;
 	r.hva = (uint8_t *)p + offset;
-	ret = vmem_insert(m, &r);
-	if (ret < 0)
+	r.guard_slot = memguard_add(p, map_len, &m->guard, gpa);
+	ret = r.guard_slot < 0 ? r.guard_slot : vmem_insert(m, &r);
+	if (ret < 0) {
+		memguard_del(r.guard_slot);
 		munmap(p, map_len);
-	return ret;
+		return ret;
+	}
+	m->mapped += map_len;
+	return 0;
 }
 
-/* Unmaps one region if we mapped it. */
+/* Unmaps one region if we mapped it (no fault can be handled for it from then on). */
 static void region_unmap(struct vmem_region *r)
 {
+	memguard_del(r->guard_slot);
+	r->guard_slot = -1;
 	if (r->map_base)
 		munmap(r->map_base, r->map_len);
 	r->map_base = NULL;
@@ -122,6 +137,7 @@ int vmem_remove(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva)
 			continue;
 		if (--r->refs > 0)
 			return 0;
+		m->mapped -= r->map_len;
 		region_unmap(r);
 		memmove(r, r + 1, (m->nregions - i - 1) * sizeof(*r));
 		m->nregions--;

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "util/memguard.h"
+
 /* vhost-user's CONFIGURE_MEM_SLOTS limit we promise (QEMU's own maximum). */
 #define VMEM_MAX_REGIONS 509
 
@@ -24,16 +26,23 @@ struct vmem_region {
 	uint64_t offset;   /* mmap offset in the backing file */
 	uint64_t dev, ino; /* backing file identity (0 for raw regions) */
 	unsigned refs;	   /* identical adds: QEMU 7.2 repeats ADD_MEM_REG per queue pair */
+	int guard_slot;	   /* memguard registration of the mapping, -1 when none */
 };
 
 /* Regions sorted by gpa, non-overlapping in gpa. */
 struct vmem {
 	unsigned nregions;
-	unsigned last_hit; /* index of the last region a lookup found: packets cluster */
+	unsigned last_hit;  /* index of the last region a lookup found: packets cluster */
+	uint64_t mapped;    /* bytes mapped for all regions (whole huge pages included) */
+	uint64_t max_bytes; /* most bytes the table may map (the device's mem_max); 0: no limit */
+	/* Marked when a mapping vanished under us (see util/memguard.h); tag: the region's gpa. */
+	struct memguard_owner guard;
 	struct vmem_region r[VMEM_MAX_REGIONS];
 };
 
-/* Empties a table that holds nothing mapped (zero-initialised memory is also a valid empty table).
+/*
+ * Empties a table that holds nothing mapped and forgets a past fault, keeping max_bytes
+ * (zero-initialised memory is also a valid empty table, without a limit).
  */
 void vmem_init(struct vmem *m);
 
@@ -41,8 +50,10 @@ void vmem_init(struct vmem *m);
  * Maps `size` bytes at `offset` of fd (MAP_SHARED) as the region [gpa, gpa+size) known to the
  * front-end at uva, after checking for overflow, overlap and that the file is large enough. The
  * caller keeps fd. Adding a region identical to an existing one (same range, offset and file)
- * only counts a reference. Returns 0, -EINVAL (bad geometry), -EEXIST (overlap), -ENOSPC (table
- * full), or the errno of fstat/mmap.
+ * only counts a reference. The mapping is registered with memguard: if the file shrinks later,
+ * a touch of the lost pages marks m->guard instead of killing us. Returns 0, -EINVAL (bad
+ * geometry), -EEXIST (overlap), -ENOSPC (table or memguard full), -E2BIG (the table would map
+ * more than max_bytes), or the errno of fstat/mmap.
  */
 int vmem_add_fd(struct vmem *m, uint64_t gpa, uint64_t size, uint64_t uva, uint64_t offset, int fd);
 

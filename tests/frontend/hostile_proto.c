@@ -603,21 +603,11 @@ static void leak_one(unsigned k)
 	}
 }
 
-/* Milliseconds on the monotonic clock. */
-static int64_t ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 200 refused messages with fds leave vhostd's fd table as it was. */
 static void test_fd_leak(void **state)
 {
 	uint64_t f;
 	int before, after;
-	int64_t deadline;
 
 	(void)state;
 	before = t_fd_count(hp.env.pid);
@@ -626,14 +616,7 @@ static void test_fd_leak(void **state)
 		leak_one(i);
 	/* Make sure the daemon has dealt with everything we sent. */
 	assert_int_equal(vuf_get_u64(&hp.c, VUF_GET_FEATURES, &f), 0);
-	/* fd closing has no event: poll the count for a bounded time. */
-	deadline = ms() + T_TIMEOUT;
-	do {
-		after = t_fd_count(hp.env.pid);
-		if (after <= before)
-			break;
-		usleep(20 * 1000);
-	} while (ms() < deadline);
+	after = t_fd_count_settle(hp.env.pid, before, T_TIMEOUT);
 	fprintf(stderr,
 		"vhostd fds: %d before, %d after 200 refused messages with fds "
 		"(%u refused with an ack, %u by closing, over the whole run)\n",

@@ -63,33 +63,6 @@ static void mkframe(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint16_t
 	memcpy(f + 50, &seq, 4);
 }
 
-/* Port name's control reply for req (parsed; the caller frees it). */
-static struct json_object *ctl_call(const char *req)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static char buf[1 << 16];
-	size_t got = 0;
-	int fd;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-	while (!memchr(buf, '\n', got)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		assert_int_equal(poll(&p, 1, T_TIMEOUT), 1);
-		n = read(fd, buf + got, sizeof(buf) - 1 - got);
-		assert_true(n > 0);
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	close(fd);
-	return json_tokener_parse(buf);
-}
-
 /* Counter key of port name's switch object (port-show). */
 static uint64_t swc(const char *name, const char *key)
 {
@@ -98,7 +71,7 @@ static uint64_t swc(const char *name, const char *key)
 	uint64_t v;
 
 	snprintf(req, sizeof(req), "{\"op\":\"port-show\",\"args\":{\"name\":\"%s\"}}\n", name);
-	r = ctl_call(req);
+	r = t_ctl_call(ctl, req);
 	if (!json_object_object_get_ex(r, "result", &o) ||
 	    !json_object_object_get_ex(o, "switch", &o) || !json_object_object_get_ex(o, key, &o))
 		fail_msg("no switch.%s for %s: %s", key, name, json_object_to_json_string(r));
@@ -448,7 +421,7 @@ static void test_port_del_add(void **state)
 	char req[512];
 
 	learn_all();
-	r = ctl_call("{\"op\":\"port-del\",\"args\":{\"name\":\"c\"}}\n");
+	r = t_ctl_call(ctl, "{\"op\":\"port-del\",\"args\":{\"name\":\"c\"}}\n");
 	assert_true(json_object_get_boolean(json_object_object_get(r, "ok")));
 	json_object_put(r);
 	t_sess_close(&sess[PC]);
@@ -470,7 +443,7 @@ static void test_port_del_add(void **state)
 		 "{\"op\":\"port-add\",\"args\":{\"spec\":\"name=c,socket=%s/c.sock,"
 		 "backend=switch,switch=sw0,switch_ageing=4\"}}\n",
 		 dir);
-	r = ctl_call(req);
+	r = t_ctl_call(ctl, req);
 	if (!json_object_get_boolean(json_object_object_get(r, "ok")))
 		fail_msg("port-add c: %s", json_object_to_json_string(r));
 	json_object_put(r);

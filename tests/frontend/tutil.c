@@ -75,6 +75,9 @@ static void parse_stats_line(char *line, struct t_stats *s)
 		{ "rx_dropped", offsetof(struct t_stats, rx_dropped) },
 		{ "ring_faults", offsetof(struct t_stats, ring_faults) },
 		{ "rx_oversize", offsetof(struct t_stats, rx_oversize) },
+		{ "mem_faults", offsetof(struct t_stats, mem_faults) },
+		{ "conn_refused", offsetof(struct t_stats, conn_refused) },
+		{ "msg_refused", offsetof(struct t_stats, msg_refused) },
 	};
 	char *save = NULL;
 
@@ -95,47 +98,57 @@ static void parse_stats_line(char *line, struct t_stats *s)
 	}
 }
 
-int t_stats(const char *ctl, const char *port, struct t_stats *ret)
+struct json_object *t_ctl_call(const char *ctl, const char *req)
 {
-	static const char req[] = "{\"id\":1,\"op\":\"stats\",\"args\":{\"format\":\"kv\"}}\n";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static char buf[65536];
-	struct json_object *reply = NULL, *res, *text;
-	char want[64], *kv = NULL;
-	size_t got = 0;
-	int fd, r = -ENOENT;
+	size_t got = 0, cap = 1 << 16, len = strlen(req);
+	struct json_object *reply = NULL;
+	char *buf = malloc(cap);
+	int fd = -1;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl);
+	if (!buf)
+		return NULL;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    write(fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1) {
-		r = -errno;
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, req, len) != (ssize_t)len)
 		goto out;
-	}
-	/* One reply line: {"id":1,"ok":true,"result":{"text":"port=... \n..."}} */
 	while (!memchr(buf, '\n', got)) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&p, 1, T_TIMEOUT) <= 0) {
-			r = -ETIMEDOUT;
-			goto out;
+		if (got == cap - 1) {
+			char *nb = cap < (16u << 20) ? realloc(buf, cap * 2) : NULL;
+
+			if (!nb)
+				goto out;
+			buf = nb;
+			cap *= 2;
 		}
-		n = read(fd, buf + got, sizeof(buf) - 1 - got);
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EPROTO;
+		if (poll(&p, 1, T_TIMEOUT) <= 0)
 			goto out;
-		}
+		n = read(fd, buf + got, cap - 1 - got);
+		if (n <= 0)
+			goto out;
 		got += (size_t)n;
-		if (got == sizeof(buf) - 1) {
-			r = -E2BIG;
-			goto out;
-		}
 	}
 	buf[got] = '\0';
 	reply = json_tokener_parse(buf);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return reply;
+}
+
+int t_stats(const char *ctl, const char *port, struct t_stats *ret)
+{
+	static const char req[] = "{\"id\":1,\"op\":\"stats\",\"args\":{\"format\":\"kv\"}}\n";
+	/* One reply line: {"id":1,"ok":true,"result":{"text":"port=... \n..."}} */
+	struct json_object *reply = t_ctl_call(ctl, req), *res, *text;
+	char want[64], *kv = NULL;
+	int r = -ENOENT;
+
 	if (!reply || !json_object_object_get_ex(reply, "result", &res) ||
 	    !json_object_object_get_ex(res, "text", &text)) {
 		r = -EPROTO;
@@ -157,7 +170,6 @@ int t_stats(const char *ctl, const char *port, struct t_stats *ret)
 out:
 	free(kv);
 	json_object_put(reply);
-	close(fd);
 	return r;
 }
 
@@ -225,6 +237,19 @@ int t_fd_count(pid_t pid)
 			n++;
 	closedir(d);
 	return n;
+}
+
+int t_fd_count_settle(pid_t pid, int at_most, int timeout_ms)
+{
+	int64_t deadline = t_now_ms() + timeout_ms;
+	int n;
+
+	for (;;) {
+		n = t_fd_count(pid);
+		if (n <= at_most || t_now_ms() >= deadline)
+			return n;
+		usleep(20 * 1000);
+	}
 }
 
 unsigned t_if_mtu(const char *ifname)
@@ -403,7 +428,7 @@ int t_sess_start(struct t_sess *s, const struct t_opts *in)
 		goto fail;
 	s->mrg = s->conn.features & VUF_BIT(VUF_F_MRG_RXBUF);
 	step = "guest memory";
-	r = vuf_mem_init(&s->mem, s->o.mem_size, T_GPA_BASE);
+	r = vuf_mem_init_kind(&s->mem, s->o.mem_size, T_GPA_BASE, s->o.mem_kind);
 	if (r < 0)
 		goto fail;
 	r = vuf_mem_split(&s->mem, s->o.nregions, s->o.region_sizes);

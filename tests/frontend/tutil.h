@@ -35,10 +35,17 @@ struct t_stats {
 	uint64_t tx_packets, tx_bytes, tx_dropped, tx_errors;
 	uint64_t rx_packets, rx_bytes, rx_dropped, ring_faults;
 	uint64_t rx_oversize;
+	uint64_t mem_faults, conn_refused, msg_refused;
 };
 
 /* Asks the control socket for stats and parses port's line. */
 int t_stats(const char *ctl, const char *port, struct t_stats *ret);
+
+struct json_object;
+
+/* Sends one control request line (with its newline) and returns the parsed reply (the caller
+ * frees it with json_object_put()), or NULL when the socket or the reply failed. */
+struct json_object *t_ctl_call(const char *ctl, const char *req);
 
 /* Polls stats until field (offsetof into t_stats, a uint64_t) reaches at least want or
  * timeout_ms passes; returns the last stats read (0) or an error. Counters have no event, so a
@@ -57,6 +64,10 @@ bool t_alive(pid_t pid);
 
 /* Number of open fds of pid (entries of /proc/PID/fd), or -errno. */
 int t_fd_count(pid_t pid);
+
+/* Number of open fds of pid once it is at most at_most, or the last count after timeout_ms (an
+ * fd closing has no event: a bounded poll). */
+int t_fd_count_settle(pid_t pid, int at_most, int timeout_ms);
 
 /* ifname's MTU, or 0 when it cannot be read. */
 unsigned t_if_mtu(const char *ifname);
@@ -96,6 +107,7 @@ struct t_opts {
 	bool no_enable;		      /* do not send SET_VRING_ENABLE 1 */
 	bool no_rx_post;	      /* post no RX buffers at set-up */
 	uint16_t base;		      /* SET_VRING_BASE for both rings */
+	enum vuf_mem_kind mem_kind;   /* default memfd */
 };
 
 #define T_FEATURES                                                                                 \

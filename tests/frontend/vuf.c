@@ -426,13 +426,23 @@ int vuf_set_vring_fd(struct vuf_conn *c, uint32_t request, uint32_t index, int f
 
 int vuf_mem_init(struct vuf_mem *mem, uint64_t size, uint64_t gpa_base)
 {
+	return vuf_mem_init_kind(mem, size, gpa_base, VUF_MEM_MEMFD);
+}
+
+int vuf_mem_init_kind(struct vuf_mem *mem, uint64_t size, uint64_t gpa_base, enum vuf_mem_kind kind)
+{
 	int r;
 
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
-	if (size == 0 || size % PAGE)
+	if (size == 0 || size % PAGE || (kind == VUF_MEM_HUGETLB && size % (2u << 20)))
 		return -EINVAL;
-	mem->fd = memfd_create("vuf-guest", MFD_CLOEXEC);
+	if (kind == VUF_MEM_HUGETLB)
+		mem->fd = memfd_create("vuf-guest", MFD_CLOEXEC | MFD_HUGETLB);
+	else if (kind == VUF_MEM_TMPFILE)
+		mem->fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	else
+		mem->fd = memfd_create("vuf-guest", MFD_CLOEXEC);
 	if (mem->fd < 0)
 		return -errno;
 	if (ftruncate(mem->fd, (off_t)size) < 0)

@@ -259,8 +259,16 @@ struct vuf_mem {
 	uint64_t brk; /* bump allocator, offset from base */
 };
 
+/* What backs guest memory: a memfd (QEMU's memory-backend-memfd, unsealed), a memfd of 2 MiB
+ * huge pages (hugetlbfs), or an unlinked file on tmpfs (memory-backend-file in /dev/shm). */
+enum vuf_mem_kind { VUF_MEM_MEMFD, VUF_MEM_HUGETLB, VUF_MEM_TMPFILE };
+
 /* Creates size bytes (page multiple) of zeroed guest memory at gpa_base, as a single region. */
 int vuf_mem_init(struct vuf_mem *mem, uint64_t size, uint64_t gpa_base);
+
+/* The same backed by kind (size a multiple of 2 MiB for VUF_MEM_HUGETLB). */
+int vuf_mem_init_kind(struct vuf_mem *mem, uint64_t size, uint64_t gpa_base,
+		      enum vuf_mem_kind kind);
 
 /* Re-cuts the memory into n regions: sizes[i] bytes each (page multiples, summing to the
  * memory size), or n equal parts when sizes is NULL. */

@@ -95,6 +95,9 @@ static int print_port(json_object *p)
 	       : !strcmp(dl, "true") ? "on"
 				     : "off",
 	       exact(p, "log_overflows", b[1]));
+	printf("memory faults %s, front-ends refused %s, messages refused %s\n",
+	       exact(p, "mem_faults", b[0]), exact(p, "conn_refused", b[1]),
+	       exact(p, "msg_refused", b[2]));
 	return EXIT_OK;
 }
 
