@@ -90,10 +90,8 @@ const char *mvlink_hint(uint32_t mode, int r)
 	 * passthrough link holds, and for a passthrough link on a device that has others. */
 	if (r != -EINVAL && r != -EBUSY)
 		return "";
-	return mode == MACVLAN_MODE_PASSTHRU
-		       ? " (passthrough needs the device to itself: is another macvlan or macvtap "
-			 "on it?)"
-		       : " (is the device taken by a passthrough macvtap?)";
+	return mode == MACVLAN_MODE_PASSTHRU ? " (passthrough needs the device to itself)"
+					     : " (is the device taken by a passthrough macvtap?)";
 }
 
 void mvlink_closep(struct nl_sock **sk)

@@ -115,9 +115,9 @@ static int make_link(struct nl_sock *sk, const struct mvlink_params *p, unsigned
 	for (unsigned t = 0; t < NODE_TRIES && r == -EXDEV; t++) {
 		r = mvlink_create(sk, p, &ifindex, NULL);
 		if (r < 0) {
-			snprintf(m->error, sizeof(m->error),
-				 "cannot create macvtap %s over %s (%s): %s%s", p->ifname, p->dev,
-				 mvlink_mode_name(p->mode), strerror(-r), mvlink_hint(p->mode, r));
+			snprintf(m->error, sizeof(m->error), "macvtap %s over %s (%s): %s%s",
+				 p->ifname, p->dev, mvlink_mode_name(p->mode), strerror(-r),
+				 mvlink_hint(p->mode, r));
 			return r;
 		}
 		r = open_queues(p->ifname, ifindex, queues, fds);
