@@ -346,13 +346,18 @@ static int chardev_number(const char *ifname, int ifindex, dev_t *ret)
 	return 0;
 }
 
-/* Opens one queue of the device node at path. Returns the fd or a negative errno (logged). */
-static int open_queue(const char *path, const char *ifname, unsigned q, bool multi)
+/*
+ * Opens one queue of the device node at path, which must be device want (when not NULL).
+ * Returns the fd or a negative errno (logged).
+ */
+static int open_queue(const char *path, const dev_t *want, const char *ifname, unsigned q,
+		      bool multi)
 {
 	_cleanup_close_ int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	/* Every open is one more queue; the flags only say how frames look. */
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
 					  (multi ? IFF_MULTI_QUEUE : 0) };
+	struct stat st;
 	int r;
 
 	if (fd < 0) {
@@ -360,6 +365,11 @@ static int open_queue(const char *path, const char *ifname, unsigned q, bool mul
 		log_error("macvtap %s: cannot open %s (queue %u): %s", ifname, path, q,
 			  strerror(-r));
 		return r;
+	}
+	/* What was opened, not what the path named a moment before. */
+	if (want && (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != *want)) {
+		log_error("macvtap %s: %s is not its device", ifname, path);
+		return -EXDEV;
 	}
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		r = -errno;
@@ -372,7 +382,7 @@ static int open_queue(const char *path, const char *ifname, unsigned q, bool mul
 int mvlink_open_queues(const char *ifname, int ifindex, unsigned n, bool may_mknod, int *fds)
 {
 	char path[64], dir[] = "/tmp/vhostd-macvtap.XXXXXX";
-	bool made = false;
+	bool made = false, known;
 	struct stat st;
 	dev_t want;
 	int r = 0;
@@ -380,12 +390,20 @@ int mvlink_open_queues(const char *ifname, int ifindex, unsigned n, bool may_mkn
 	for (unsigned q = 0; q < n; q++)
 		fds[q] = -1;
 	snprintf(path, sizeof(path), "/dev/tap%d", ifindex);
-	if (chardev_number(ifname, ifindex, &want) == 0 &&
-	    (stat(path, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != want)) {
+	known = chardev_number(ifname, ifindex, &want) == 0;
+	/* Without the link's number its node cannot be told from another namespace's link's:
+	 * only a caller that may make any node (vhostd as root) opens it unchecked. */
+	if (!known && !may_mknod) {
+		log_error("macvtap %s: its device number is not in sysfs: /dev/tap%d cannot be "
+			  "checked",
+			  ifname, ifindex);
+		return -ENODEV;
+	}
+	if (known && (stat(path, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != want)) {
 		if (!may_mknod) {
-			log_error("macvtap %s: /dev/tap%d is not its device (another namespace's "
-				  "link has that ifindex)",
-				  ifname, ifindex);
+			log_warn("macvtap %s: /dev/tap%d is not its device (another namespace's "
+				 "link has that ifindex)",
+				 ifname, ifindex);
 			return -EXDEV;
 		}
 		if (!mkdtemp(dir))
@@ -405,7 +423,7 @@ int mvlink_open_queues(const char *ifname, int ifindex, unsigned n, bool may_mkn
 			  ifname, ifindex);
 	}
 	for (unsigned q = 0; q < n; q++) {
-		int fd = open_queue(path, ifname, q, n > 1);
+		int fd = open_queue(path, known ? &want : NULL, ifname, q, n > 1);
 
 		if (fd < 0) {
 			r = fd;

@@ -63,7 +63,8 @@ int mvlink_delete(struct nl_sock *sk, int ifindex, const char *ifname);
  * Opens n queues of link ifname's character device into fds[0..n) (IFF_MULTI_QUEUE when n > 1),
  * non-blocking and close-on-exec. /dev/tapN is named after the ifindex, which another network
  * namespace may use as well: the node is used only when its device number is the link's. When
- * it is not, a private node is made (may_mknod: needs CAP_MKNOD) or -EXDEV returned. On failure
+ * it is not, a private node is made (may_mknod: needs CAP_MKNOD) or -EXDEV returned; without
+ * may_mknod a number sysfs does not give is -ENODEV, not an unchecked open. On failure
  * the fds opened so far are in fds[] (the rest -1) for the caller to close. Returns 0 or a
  * negative errno (logged).
  */

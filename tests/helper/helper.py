@@ -10,7 +10,8 @@ size and offloads the record announces.
 macvtap mode (over veths nic0 and nic1): allowed and denied by the list, the record and its two
 queue fds, the link alive while the helper's socketpair is open and gone once the peer closes it,
 dies (SIGKILL) or the helper is told to stop (SIGTERM); a killed helper's leftover replaced; a
-second link on a passthrough device refused; installed with file capabilities or setuid."""
+second link on a passthrough device refused; a /dev/tapN that is another namespace's link's
+never used; installed with file capabilities or setuid."""
 
 import array
 import fcntl
@@ -25,6 +26,7 @@ import tempfile
 HELPER = os.environ["NET_HELPER"]
 ACL = os.environ["NET_HELPER_ACL"]
 NS = f"vhh-{os.getpid()}"
+NS2 = f"vhh2-{os.getpid()}"
 FAILURES = []
 MSG = struct.Struct("<4sHHIIIII16s128s")
 TUNGETIFF = 0x800454D2
@@ -123,6 +125,7 @@ def closeall(fds):
 
 def main():
     sh("ip", "netns", "add", NS)
+    sh("ip", "netns", "add", NS2)
     try:
         sh("ip", "-n", NS, "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", NS, "link", "add", "br1", "type", "bridge")
@@ -133,6 +136,7 @@ def main():
         macvtap_tests()
     finally:
         subprocess.run(["ip", "netns", "del", NS])
+        subprocess.run(["ip", "netns", "del", NS2])
     return 1 if FAILURES else 0
 
 
@@ -315,6 +319,26 @@ def macvtap_tests():
     ours2.close()
     rc, err = finish(p2)
     check(rc == 0 and link("mvh2") is None, f"macvtap: and deleted in turn ({rc})")
+
+    # /dev/tapN of a link in another namespace with the ifindex ours gets: never opened; the
+    # helper makes its link again, with the next ifindex.
+    sh("ip", "-n", NS, "link", "add", "probe0", "type", "bridge")
+    k = int(subprocess.run(["ip", "netns", "exec", NS, "cat", "/sys/class/net/probe0/ifindex"],
+                           capture_output=True, text=True, check=True).stdout)
+    sh("ip", "-n", NS, "link", "del", "probe0")
+    sh("ip", "-n", NS2, "link", "add", "lower0", "type", "veth", "peer", "peer0")
+    sh("ip", "-n", NS2, "link", "add", "link", "lower0", "name", "other0", "index", str(k + 1),
+       "type", "macvtap")
+    p, rec, fds, ours = start("--dev=nic0", "--macvtap-mode=bridge", "--ifname=mvx0")
+    closeall(fds)
+    ifindex = rec[4] if rec else 0
+    check(rec is not None and rec[3] == 0 and ifindex > k + 1 and
+          f"{ifindex}: mvx0@nic0" in (link("mvx0") or ""),
+          f"macvtap: /dev/tap{k + 1} is another namespace's: the link made again ({ifindex})")
+    ours.close()
+    rc, err = finish(p)
+    check(rc == 0 and link("mvx0") is None and "is not its device" in err,
+          f"macvtap: and deleted ({rc}, {err})")
 
     # Passthrough takes the device whole: a second link on it is refused, clearly.
     acl("allow nic0\nallow nic1\n")
