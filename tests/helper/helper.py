@@ -50,17 +50,19 @@ def acl(text, path=ACL):
         f.write(text)
 
 
-def run(*args, user=None):
-    """Runs the helper in the namespace on a socketpair; returns (status, record, fds, stderr)."""
+def command(args, user, helper):
+    """The helper's command line in the namespace (as user, when given); a socketpair's ends."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     cmd = ["ip", "netns", "exec", NS]
     if user:
         cmd += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
-    cmd += [HELPER, f"--socketpair={theirs.fileno()}", *args]
-    p = subprocess.run(cmd, pass_fds=(theirs.fileno(),), capture_output=True, text=True,
-                       timeout=30)
-    theirs.close()
-    ours.settimeout(5)
+    cmd += [helper or HELPER, f"--socketpair={theirs.fileno()}", *args]
+    return cmd, ours, theirs
+
+
+def receive(ours, timeout):
+    """The record (a tuple, or ("short", data)) and the fds that came on ours."""
+    ours.settimeout(timeout)
     fds = array.array("i")
     rec = None
     try:
@@ -72,32 +74,27 @@ def run(*args, user=None):
             rec = MSG.unpack(data) if len(data) == MSG.size else ("short", data)
     except socket.timeout:
         pass
+    return rec, list(fds)
+
+
+def run(*args, user=None):
+    """Runs the helper in the namespace on a socketpair; returns (status, record, fds, stderr)."""
+    cmd, ours, theirs = command(args, user, None)
+    p = subprocess.run(cmd, pass_fds=(theirs.fileno(),), capture_output=True, text=True,
+                       timeout=30)
+    theirs.close()
+    rec, fds = receive(ours, 5)
     ours.close()
-    return p.returncode, rec, list(fds), p.stderr.strip()
+    return p.returncode, rec, fds, p.stderr.strip()
 
 
 def start(*args, user=None, helper=None):
     """Starts the helper in macvtap mode (it stays); returns (process, record, fds, our end)."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    cmd = ["ip", "netns", "exec", NS]
-    if user:
-        cmd += ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
-    cmd += [helper or HELPER, f"--socketpair={theirs.fileno()}", *args]
+    cmd, ours, theirs = command(args, user, helper)
     p = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), stderr=subprocess.PIPE, text=True)
     theirs.close()
-    ours.settimeout(10)
-    fds = array.array("i")
-    rec = None
-    try:
-        data, anc, _, _ = ours.recvmsg(4096, socket.CMSG_SPACE(16 * fds.itemsize))
-        for level, kind, payload in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-        if len(data) == MSG.size:
-            rec = MSG.unpack(data)
-    except socket.timeout:
-        pass
-    return p, rec, list(fds), ours
+    rec, fds = receive(ours, 10)
+    return p, rec, fds, ours
 
 
 def finish(p):
