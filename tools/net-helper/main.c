@@ -26,6 +26,7 @@
 #include "helper/acl.h"
 #include "helper/msg.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/parse.h"
 
 #include "helper.h"
@@ -216,8 +217,10 @@ int helper_vnet_hdr(int fd, struct helper_msg *m)
 	int hdr = 12;
 
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
-		snprintf(m->error, sizeof(m->error), "TUNSETVNETHDRSZ: %s", strerror(errno));
-		return -errno;
+		int r = -errno;
+
+		snprintf(m->error, sizeof(m->error), "TUNSETVNETHDRSZ: %s", strerror(-r));
+		return r;
 	}
 	m->vnet_hdr_size = (uint32_t)hdr;
 	for (size_t i = 0; i < sizeof(offloads) / sizeof(offloads[0]); i++) {
@@ -348,6 +351,8 @@ int main(int argc, char **argv)
 	}
 	if (parse_args(argc, argv, &a) < 0)
 		return EXIT_USAGE;
+	/* What the shared link code logs goes where vhostd's lines go (its stderr, inherited). */
+	log_init();
 	name = a.bridge ? a.bridge : a.dev;
 	r = acl_check(HELPER_ACL, name, &err);
 	if (r < 0) {
