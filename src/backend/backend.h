@@ -104,6 +104,17 @@ struct macvtap_params {
  */
 int backend_macvtap_create(const struct macvtap_params *p, struct backend **ret);
 
+struct nethelper_child;
+
+/*
+ * Takes the n queue fds of macvtap ifname (over dev) that vhostd-net-helper made, and the
+ * helper that keeps the link (child, see nethelper.h): destroying the back-end ends the helper,
+ * which deletes the link. Everything passed is taken, also on failure (fds[] are set to -1).
+ * Returns 0 or a negative errno.
+ */
+int backend_macvtap_adopt(const char *ifname, const char *dev, int *fds, unsigned n,
+			  struct nethelper_child *child, struct backend **ret);
+
 /*
  * Creates an AF_PACKET back-end on host device `dev`: one packet socket per queue (a fanout
  * group when queues > 1), promiscuous, with vnet headers and a TPACKET_V3 receive ring.

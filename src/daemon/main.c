@@ -23,6 +23,7 @@
 #include "daemon/http.h"
 #include "daemon/metrics.h"
 #include "dataplane/worker.h"
+#include "backend/nethelper.h"
 #include "net/vnet.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -118,7 +119,8 @@ static int reload(void *opaque, struct reload_report *rep, struct cfg_err *err)
 	return r;
 }
 
-/* SIGUSR1 logs the counters; SIGHUP reloads; SIGTERM and SIGINT end the loop. */
+/* SIGUSR1 logs the counters; SIGHUP reloads; SIGCHLD reaps network helpers; SIGTERM and SIGINT
+ * end the loop. */
 static void on_signal(struct ev *ev, uint32_t events)
 {
 	struct vhostd *v = container_of(ev, struct vhostd, sig_ev);
@@ -127,6 +129,8 @@ static void on_signal(struct ev *ev, uint32_t events)
 	while (read(v->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGUSR1) {
 			log_stats(v);
+		} else if (si.ssi_signo == SIGCHLD) {
+			nethelper_reap();
 		} else if (si.ssi_signo == SIGHUP) {
 			_cleanup_free_ struct reload_report *rep = calloc(1, sizeof(*rep));
 			struct cfg_err err;
@@ -347,6 +351,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	r = loop_new(&v.loop);

@@ -383,6 +383,30 @@ void port_set_default_helper(const char *path)
 	snprintf(default_helper, sizeof(default_helper), "%s", path ? path : "");
 }
 
+/* The network helper a port uses when vhostd is not root (helper=, or --helper), or NULL. */
+static const char *port_helper(const struct port_config *c)
+{
+	const char *helper = c->helper[0] ? c->helper : default_helper;
+
+	return geteuid() == 0 || !helper[0] ? NULL : helper;
+}
+
+/* What port c asks the helper for: a tap on its bridge, or its macvtap. */
+static struct nethelper_req port_helper_req(const struct port_config *c, const char *helper)
+{
+	bool mv = c->backend == PORT_BACKEND_MACVTAP;
+
+	return (struct nethelper_req){
+		.helper = helper,
+		.bridge = mv ? NULL : c->bridge,
+		.dev = mv ? c->dev : NULL,
+		.mode = mv ? port_macvtap_mode_name(c->macvtap_mode) : NULL,
+		.ifname = c->ifname,
+		.queues = c->queues,
+		.mac = c->mac_set ? c->mac : NULL,
+	};
+}
+
 /*
  * The port's tap: made by vhostd itself when it is root, else by vhostd-net-helper (helper=, or
  * --helper), which needs bridge=. Returns 0 or a negative errno (logged).
@@ -390,19 +414,13 @@ void port_set_default_helper(const char *path)
 static int port_make_tap(struct port *p)
 {
 	const struct port_config *c = &p->cfg;
-	const char *helper = c->helper[0] ? c->helper : default_helper;
-	struct nethelper_req req = {
-		.helper = helper,
-		.bridge = c->bridge,
-		.ifname = c->ifname,
-		.queues = c->queues,
-		.mac = c->mac_set ? c->mac : NULL,
-	};
+	const char *helper = port_helper(c);
+	struct nethelper_req req = port_helper_req(c, helper);
 	int fds[HELPER_MAX_QUEUES];
 	struct helper_msg m;
 	int r;
 
-	if (geteuid() == 0 || !helper[0])
+	if (!helper)
 		return backend_tap_create(c->ifname, c->queues, c->bridge, &p->be);
 	if (!c->bridge[0]) {
 		log_error("%s: vhostd is not root: its network helper makes taps on a bridge, "
@@ -418,6 +436,37 @@ static int port_make_tap(struct port *p)
 	log_info("%s: tap %s (ifindex %u) on bridge %s from %s, offloads 0x%x", c->name, m.ifname,
 		 m.ifindex, c->bridge, helper, m.offloads);
 	return backend_tap_adopt(m.ifname, fds, m.nfds, &p->be);
+}
+
+/*
+ * The port's macvtap: made by vhostd itself when it is root, else by vhostd-net-helper, which
+ * stays to delete the link when the back-end lets it go. Returns 0 or a negative errno (logged).
+ */
+static int port_make_macvtap(struct port *p)
+{
+	const struct port_config *c = &p->cfg;
+	const char *helper = port_helper(c);
+	struct nethelper_req req = port_helper_req(c, helper);
+	struct nethelper_child *child = NULL;
+	int fds[HELPER_MAX_QUEUES];
+	struct helper_msg m;
+	int r;
+
+	if (!helper)
+		return backend_macvtap_create(&(struct macvtap_params){ .ifname = c->ifname,
+									.dev = c->dev,
+									.mode = c->macvtap_mode,
+									.mac = req.mac,
+									.queues = c->queues },
+					      &p->be);
+	r = nethelper_make_macvtap(&req, &m, fds, &child);
+	if (r < 0) {
+		log_error("%s: network helper %s: %s", c->name, helper, m.error);
+		return r;
+	}
+	log_info("%s: macvtap %s (ifindex %u) over %s from %s, offloads 0x%x", c->name, m.ifname,
+		 m.ifindex, c->dev, helper, m.offloads);
+	return backend_macvtap_adopt(m.ifname, c->dev, fds, m.nfds, child, &p->be);
 }
 
 int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
@@ -445,13 +494,7 @@ int port_new(struct loop *l, const struct port_config *cfg, struct port **ret)
 		r = backend_peer_create(cfg->queues, &p->be);
 		break;
 	case PORT_BACKEND_MACVTAP:
-		r = backend_macvtap_create(
-			&(struct macvtap_params){ .ifname = cfg->ifname,
-						  .dev = cfg->dev,
-						  .mode = cfg->macvtap_mode,
-						  .mac = cfg->mac_set ? cfg->mac : NULL,
-						  .queues = cfg->queues },
-			&p->be);
+		r = port_make_macvtap(p);
 		break;
 	case PORT_BACKEND_SWITCH:
 		r = backend_switch_create(cfg->sw, cfg->vlan, cfg->sw_ageing,

@@ -480,8 +480,10 @@ int portcfg_finish(const struct portcfg_builder *b, struct port_config *ret, str
 	if (c->backend == PORT_BACKEND_XDP && c->xdp_queue + c->queues > 1024)
 		return cfg_fail(err, "port %s: queue= plus queues= beyond device queue 1023",
 				c->name);
-	if ((c->bridge[0] || c->helper[0]) && c->backend != PORT_BACKEND_TAP)
-		return cfg_fail(err, "port %s: bridge= and helper= go with backend=tap", c->name);
+	if (c->bridge[0] && c->backend != PORT_BACKEND_TAP)
+		return cfg_fail(err, "port %s: bridge= goes with backend=tap", c->name);
+	if (c->helper[0] && c->backend != PORT_BACKEND_TAP && c->backend != PORT_BACKEND_MACVTAP)
+		return cfg_fail(err, "port %s: helper= goes with backend=tap or macvtap", c->name);
 	if (c->gen && c->backend != PORT_BACKEND_NULL)
 		return cfg_fail(err, "port %s: gen= goes with backend=null only", c->name);
 	if (c->backend == PORT_BACKEND_PORT && strcmp(c->peer, c->name) == 0)

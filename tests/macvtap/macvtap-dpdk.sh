@@ -14,7 +14,14 @@
 # 64- and 1518-byte frames (the veth's MTU is 1504 so AF_PACKET may send 1518 bytes); testpmd's
 # per-queue xstats must show both queues used in both directions.
 #
-# usage: macvtap-dpdk.sh TAPINJECT   (as root; meson passes the built tapinject)
+# With --helper PATH (test macvtap-helper) vhostd runs as user nobody with no capability at all
+# (CapEff 0) and the macvtap comes from vhostd-net-helper (PATH, copied with cap_net_admin and
+# cap_dac_override as file capabilities, access list $NET_HELPER_ACL): the same traffic (64-byte
+# frames), then the link's life: port del deletes it (the helper exits and is reaped); a helper
+# killed by SIGKILL is reaped too (SIGCHLD), and the link it left is replaced when the port is
+# added again; vhostd's SIGTERM deletes that port's link.
+#
+# usage: macvtap-dpdk.sh TAPINJECT [--helper PATH]   (as root; meson passes the built tapinject)
 #   VHOSTD, VHOSTCTL   the daemon and its client; MACVTAP_KEEP=1 keeps the work directory
 set -u -o pipefail
 
@@ -23,6 +30,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/../dpdk/lib.sh"
 
 TAPINJECT=${1:-${VHOSTD_BUILDDIR:-}/tests/dpdk/tapinject}
+HELPER=
+[[ ${2:-} == --helper ]] && HELPER=${3:?--helper needs a path}
 VHOSTD=${VHOSTD:-${VHOSTD_BUILDDIR:-}/vhostd}
 VHOSTCTL=${VHOSTCTL:-$(dirname "$VHOSTD")/vhostctl}
 KEEP_WORK=${MACVTAP_KEEP:-0}
@@ -116,6 +125,61 @@ check_rx() {
 	log "guest RX size=$size: $total frames, tapinject == macvtap == vhostd == testpmd"
 }
 
+# helper_setup: the access list, the helper installed with file capabilities in $WORK, and
+# RUN_AS: vhostd as user nobody with no capability in any set (setpriv).
+helper_setup() {
+	mkdir -p "$(dirname "${NET_HELPER_ACL:?the access list the helper reads}")"
+	echo "allow nic0" >"$NET_HELPER_ACL" || fail "cannot write $NET_HELPER_ACL"
+	cp "$HELPER" "$WORK/net-helper" &&
+		setcap cap_net_admin,cap_dac_override+ep "$WORK/net-helper" || fail "setcap"
+	chmod 0777 "$WORK"
+	RUN_AS=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all)
+	PORT_EXTRA=",helper=$WORK/net-helper"
+}
+
+# helper_of: prints the pid of vhostd's only child process (a network helper).
+helper_of() {
+	local pids
+	pids=$(pgrep -P "$VHOSTD_PID") || fail "vhostd has no child process"
+	[[ $pids != *$'\n'* ]] || fail "vhostd has more than one child: $pids"
+	echo "$pids"
+}
+
+# reaped PID: succeeds once process PID is gone for good (no zombie left).
+reaped() {
+	[[ ! -e /proc/$1 ]]
+}
+
+# check_helper_life: port del deletes the link and ends the helper; a helper killed outright is
+# reaped by vhostd; SIGTERM deletes the links of the ports left.
+check_helper_life() {
+	local pid cap uid
+	cap=$(proc_status "$VHOSTD_PID" CapEff) && uid=$(proc_status "$VHOSTD_PID" Uid) || exit 1
+	expect_eq "vhostd's CapEff" "$cap" 0000000000000000
+	expect_eq "vhostd's uid" "$uid" 65534
+	grep -q "macvtap $MVT: 2 queue(s) over nic0 from the network helper" "$WORK/vhostd.log" ||
+		fail "vhostd did not log the helper's macvtap"
+	pid=$(helper_of) || exit 1
+	"$VHOSTCTL" --control "$WORK/ctl" port del p0 || fail "port del p0"
+	! ip -n "$NSH" link show $MVT >/dev/null 2>&1 || fail "$MVT left behind after port del"
+	reaped "$pid" || fail "the helper (pid $pid) was not reaped after port del"
+	log "port del: $MVT deleted, helper $pid exited and reaped"
+	"$VHOSTCTL" --control "$WORK/ctl" port add "$SPEC" >/dev/null || fail "port add p0 again"
+	ip -n "$NSH" link show $MVT >/dev/null 2>&1 || fail "$MVT not made again"
+	pid=$(helper_of) || exit 1
+	kill -KILL "$pid"
+	wait_until "$COUNT_S" "vhostd to reap the killed helper" reaped "$pid"
+	grep -q "macvtap $MVT: the network helper (pid $pid) was killed by signal 9" \
+		"$WORK/vhostd.log" || fail "vhostd did not log the helper's death"
+	log "a helper killed by SIGKILL: reaped by vhostd"
+	"$VHOSTCTL" --control "$WORK/ctl" port del p0 || fail "port del p0 (helper gone)"
+	ip -n "$NSH" link show $MVT >/dev/null 2>&1 || fail "the killed helper's $MVT is not there"
+	"$VHOSTCTL" --control "$WORK/ctl" port add "$SPEC" >/dev/null || fail "port add p0, third"
+	grep -q "macvtap $MVT: deleted the link a vhostd that is gone (pid $pid)" \
+		"$WORK/vhostd.log" || fail "the killed helper's $MVT was not replaced"
+	log "its leftover link replaced by the next helper's"
+}
+
 # check_queues: testpmd's per-queue xstats show traffic on both queues, both ways.
 check_queues() {
 	local i dir n
@@ -130,7 +194,7 @@ check_queues() {
 }
 
 main() {
-	local size line
+	local size line sizes="64 1518"
 	now_ms START_MS
 	[[ $(id -u) == 0 ]] || fail "must run as root"
 	command -v dpdk-testpmd >/dev/null || fail "dpdk-testpmd not found (Debian package dpdk)"
@@ -145,8 +209,14 @@ main() {
 	ip -n "$NSH" link add nic0 mtu 1504 type veth peer name far0 mtu 1504 netns "$NSF" ||
 		fail "veth"
 	ip -n "$NSH" link set nic0 up && ip -n "$NSF" link set far0 up || fail "links up"
+	RUN_AS=() PORT_EXTRA=
+	if [[ -n $HELPER ]]; then
+		helper_setup
+		sizes=64
+	fi
+	SPEC="name=p0,socket=$WORK/sock,backend=macvtap,dev=nic0,macvtap_mode=bridge,mac=$GUEST_MAC,queues=$Q$PORT_EXTRA"
 	mkfifo "$WORK/ready"
-	ip netns exec "$NSH" "$VHOSTD" --port "name=p0,socket=$WORK/sock,backend=macvtap,dev=nic0,macvtap_mode=bridge,mac=$GUEST_MAC,queues=$Q" \
+	ip netns exec "$NSH" "${RUN_AS[@]}" "$VHOSTD" --port "$SPEC" \
 		--control "$WORK/ctl" --ready-fd 3 3>"$WORK/ready" 2>>"$WORK/vhostd.log" &
 	VHOSTD_PID=$!
 	read -r -t 20 line <"$WORK/ready"
@@ -158,7 +228,7 @@ main() {
 	tp_run fe "$STARTUP_S" "show port info 0"
 	wait_until "$COUNT_S" "vhostd state=connected" vhostd_state_is connected
 	tp_run fe "$CMD_S" "start"
-	for size in 64 1518; do
+	for size in $sizes; do
 		check_tx "$size"
 		check_rx "$size"
 	done
@@ -168,9 +238,10 @@ main() {
 	expect_eq "vhostd tx_dropped" "$(vs_field tx_dropped)" 0
 	tp_quit fe
 	wait_until "$COUNT_S" "vhostd state=waiting" vhostd_state_is waiting
+	[[ -n $HELPER ]] && check_helper_life
 	vhostd_stop_clean
 	! ip -n "$NSH" link show $MVT >/dev/null 2>&1 || fail "$MVT left behind after SIGTERM"
-	log "PASS (macvtap bridge mode, $Q queue pairs)"
+	log "PASS (macvtap bridge mode, $Q queue pairs${HELPER:+, unprivileged vhostd with the helper})"
 }
 
 main "$@"

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * vhostd-net-helper: creates a tap on a bridge for an unprivileged vhostd and hands its queue
- * fds over a socketpair (see src/helper/msg.h for the message). Installed setuid root or with
- * cap_net_admin; before it looks at its arguments it keeps CAP_NET_ADMIN and nothing else, and
- * the access list (a path fixed at build time) decides which bridges a caller may use.
+ * vhostd-net-helper: creates a tap on a bridge, or a macvtap over a device (macvtap.c), for an
+ * unprivileged vhostd and hands its queue fds over a socketpair (see src/helper/msg.h for the
+ * message). Installed setuid root or with file capabilities; before it looks at its arguments
+ * it keeps CAP_NET_ADMIN and nothing else (but CAP_DAC_OVERRIDE, not effective, when it has it:
+ * macvtap mode raises it to open the link's device node, then gives it up), and the access
+ * list (a path fixed at build time) decides which bridges and devices a caller may use.
  */
 #include <cap-ng.h>
 #include <errno.h>
@@ -20,10 +22,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/mvlink.h"
 #include "helper/acl.h"
 #include "helper/msg.h"
 #include "util/cleanup.h"
+#include "util/log.h"
 #include "util/parse.h"
+
+#include "helper.h"
 
 #ifndef HELPER_ACL
 #define HELPER_ACL "/etc/vhostd/helper.conf"
@@ -32,37 +38,23 @@
 #define VHOSTD_VERSION "unknown"
 #endif
 
-/* Exit statuses (documented in vhostd-net-helper(8) and the README). */
-enum {
-	EXIT_OK = 0,
-	EXIT_USAGE = 1,	    /* bad or missing arguments */
-	EXIT_DENIED = 2,    /* the access list does not allow the bridge or device */
-	EXIT_ACL_ERROR = 3, /* the access list cannot be read or parsed */
-	EXIT_NO_CAP = 4,    /* CAP_NET_ADMIN is not there to keep */
-	EXIT_DEVICE = 5,    /* the device could not be created or set up */
-	EXIT_SEND = 6,	    /* the message could not be sent on the socketpair */
-};
-
-struct args {
-	int sock;
-	const char *bridge, *dev, *mode, *ifname;
-	unsigned queues;
-	uint8_t mac[6];
-	bool mac_set, vnet_hdr;
-};
-
 /*
- * Keeps CAP_NET_ADMIN and drops every other capability and, when started setuid, root itself
- * (the process goes back to the caller's uid). Returns 0, or -EPERM when CAP_NET_ADMIN is not
- * there to keep.
+ * Keeps CAP_NET_ADMIN and drops every other capability (CAP_DAC_OVERRIDE stays permitted, not
+ * effective, when it was there) and, when started setuid, root itself (the process goes back
+ * to the caller's uid). Returns 0, or -EPERM when CAP_NET_ADMIN is not there to keep.
  */
 static int drop_privileges(void)
 {
+	bool dac;
+
 	capng_get_caps_process();
 	if (!capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN))
 		return -EPERM;
+	dac = capng_have_capability(CAPNG_PERMITTED, CAP_DAC_OVERRIDE);
 	capng_clear(CAPNG_SELECT_BOTH);
 	capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN);
+	if (dac)
+		capng_update(CAPNG_ADD, CAPNG_PERMITTED, CAP_DAC_OVERRIDE);
 	if (geteuid() != getuid() || getegid() != getgid()) {
 		if (capng_change_id((int)getuid(), (int)getgid(),
 				    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING) < 0)
@@ -82,8 +74,9 @@ static void usage(FILE *f)
 		"Creates a tap on bridge BR (or a macvtap over DEV) and sends its queue fds on "
 		"FD.\n"
 		"Access list: " HELPER_ACL "\n"
+		"A macvtap's helper stays and deletes the link when FD reaches end of file.\n"
 		"Exit status: 0 done, 1 usage, 2 denied by the access list, 3 access list error,\n"
-		"4 no CAP_NET_ADMIN, 5 device error, 6 cannot send.\n");
+		"4 no CAP_NET_ADMIN, 5 device error, 6 cannot send, 7 macvtap not deleted.\n");
 }
 
 /* Parses MAC "xx:xx:xx:xx:xx:xx". */
@@ -117,6 +110,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ 0 },
 	};
 	unsigned fd;
+	uint32_t mode;
 	int o;
 
 	*a = (struct args){ .sock = -1, .queues = 1 };
@@ -177,8 +171,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			}
 		}
 	}
-	if (a->mode && strcmp(a->mode, "vepa") != 0 && strcmp(a->mode, "private") != 0 &&
-	    strcmp(a->mode, "bridge") != 0 && strcmp(a->mode, "passthrough") != 0) {
+	if (a->mode && mvlink_mode_parse(a->mode, &mode) < 0) {
 		fprintf(stderr, "vhostd-net-helper: --macvtap-mode: vepa, private, bridge or "
 				"passthrough\n");
 		return -EINVAL;
@@ -214,6 +207,31 @@ static int tap_queue(const char *name, bool multi, bool vnet_hdr, char ret_name[
 	return TAKE_FD(fd);
 }
 
+int helper_vnet_hdr(int fd, struct helper_msg *m)
+{
+	static const unsigned offloads[] = {
+		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+		TUN_F_CSUM,
+		0,
+	};
+	int hdr = 12;
+
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		int r = -errno;
+
+		snprintf(m->error, sizeof(m->error), "TUNSETVNETHDRSZ: %s", strerror(-r));
+		return r;
+	}
+	m->vnet_hdr_size = (uint32_t)hdr;
+	for (size_t i = 0; i < sizeof(offloads) / sizeof(offloads[0]); i++) {
+		if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)offloads[i]) == 0) {
+			m->offloads = offloads[i];
+			break;
+		}
+	}
+	return 0;
+}
+
 /*
  * Creates the tap (name from --ifname, else the kernel's vhnt%d), its queues, its header size
  * and offloads, attaches it to the bridge and brings it up. Fills m and fds[]. 0 or -errno
@@ -221,12 +239,9 @@ static int tap_queue(const char *name, bool multi, bool vnet_hdr, char ret_name[
  */
 static int make_tap(const struct args *a, struct helper_msg *m, int *fds)
 {
-	unsigned offloads[] = { TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN, TUN_F_CSUM,
-				0 };
 	_cleanup_close_ int s = ctl_socket();
 	struct ifreq ifr = { 0 };
 	char name[IFNAMSIZ];
-	int hdr = 12;
 
 	if (s < 0)
 		return -errno;
@@ -242,18 +257,10 @@ static int make_tap(const struct args *a, struct helper_msg *m, int *fds)
 		fds[m->nfds++] = fd;
 	}
 	if (a->vnet_hdr) {
-		if (ioctl(fds[0], TUNSETVNETHDRSZ, &hdr) < 0) {
-			snprintf(m->error, sizeof(m->error), "TUNSETVNETHDRSZ: %s",
-				 strerror(errno));
-			return -errno;
-		}
-		m->vnet_hdr_size = (uint32_t)hdr;
-		for (size_t i = 0; i < sizeof(offloads) / sizeof(offloads[0]); i++) {
-			if (ioctl(fds[0], TUNSETOFFLOAD, (unsigned long)offloads[i]) == 0) {
-				m->offloads = offloads[i];
-				break;
-			}
-		}
+		int r = helper_vnet_hdr(fds[0], m);
+
+		if (r < 0)
+			return r;
 	}
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", m->ifname);
 	if (a->mac_set) {
@@ -344,6 +351,8 @@ int main(int argc, char **argv)
 	}
 	if (parse_args(argc, argv, &a) < 0)
 		return EXIT_USAGE;
+	/* What the shared link code logs goes where vhostd's lines go (its stderr, inherited). */
+	log_init();
 	name = a.bridge ? a.bridge : a.dev;
 	r = acl_check(HELPER_ACL, name, &err);
 	if (r < 0) {
@@ -354,12 +363,9 @@ int main(int argc, char **argv)
 		snprintf(msg, sizeof(msg), "access denied by ACL: %.32s", name);
 		return fail(&a, EPERM, EXIT_DENIED, msg);
 	}
-	if (a.dev) {
-		snprintf(msg, sizeof(msg), "macvtap over %.32s: not supported by this helper yet",
-			 a.dev);
-		return fail(&a, EOPNOTSUPP, EXIT_DEVICE, msg);
-	}
-	r = make_tap(&a, &m, fds);
+	if (!a.dev)
+		helper_drop_dac();
+	r = a.dev ? helper_make_macvtap(&a, &m, fds) : make_tap(&a, &m, fds);
 	if (r < 0) {
 		int status = fail(&a, -r, EXIT_DEVICE, m.error);
 
@@ -371,7 +377,10 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "vhostd-net-helper: cannot send on fd %d: %s\n", a.sock,
 			strerror(-r));
+		/* A macvtap nobody received is not left behind. */
+		if (a.dev)
+			helper_stay(-1, &m);
 		return EXIT_SEND;
 	}
-	return EXIT_OK;
+	return a.dev ? helper_stay(a.sock, &m) : EXIT_OK;
 }
