@@ -104,9 +104,8 @@ int memguard_init(void)
 {
 	struct sigaction sa;
 
-	if (wake_fd >= 0)
-		return wake_fd;
-	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (wake_fd < 0)
+		wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (wake_fd < 0)
 		return -errno;
 	memset(&sa, 0, sizeof(sa));

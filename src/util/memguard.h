@@ -30,9 +30,10 @@ struct memguard_owner {
 };
 
 /*
- * Installs the SIGBUS handler and creates the eventfd it signals (non-blocking). Returns the
- * eventfd (the caller watches it; memguard_drain() empties it) or a negative errno. Without
- * this call registration still works but a fault kills the process.
+ * Installs the SIGBUS handler (again, if someone replaced it) and creates the eventfd it signals
+ * (non-blocking) the first time. Returns the eventfd (the caller watches it; memguard_drain()
+ * empties it) or a negative errno. Without this call registration still works but a fault kills
+ * the process.
  */
 int memguard_init(void);
 

@@ -265,6 +265,52 @@ static void test_port_mtu(void **state)
 	refused("name=a,socket=/s,backend=port,peer=b,mtu=9000");
 }
 
+/* mem_max=: a size with a binary suffix, 1M..64T, written back canonically. */
+static void test_port_mem_max(void **state)
+{
+	static const char *const bad[] = { "0",
+					   "1023K",
+					   "65T",
+					   "64T1",
+					   "",
+					   "-1M",
+					   "1X",
+					   "M",
+					   "1MM",
+					   " 1M",
+					   "1m",
+					   "0x10M",
+					   "18446744073709551615T",
+					   "99999999999999999999" };
+	static const struct {
+		const char *in, *canon;
+		uint64_t bytes;
+	} good[] = {
+		{ "1M", "1M", 1ull << 20 },	     { "1024K", "1M", 1ull << 20 },
+		{ "1536M", "1536M", 1536ull << 20 }, { "2048M", "2G", 2ull << 30 },
+		{ "64T", "64T", 64ull << 40 },	     { "1048577", "1048577", 1048577 },
+	};
+	struct port_config c;
+	char spec[160], canon[PORTCFG_SPEC_MAX];
+
+	(void)state;
+	assert_int_equal(port(GOOD, &c), 0);
+	assert_int_equal(c.mem_max, 0);
+	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(spec, sizeof(spec), GOOD ",mem_max=%s", good[i].in);
+		assert_int_equal(port(spec, &c), 0);
+		assert_int_equal(c.mem_max, good[i].bytes);
+		portcfg_format(&c, canon, sizeof(canon));
+		snprintf(spec, sizeof(spec), ",mem_max=%s,", good[i].canon);
+		if (!strstr(canon, spec))
+			fail_msg("%s: canonical spec %s lacks %s", good[i].in, canon, spec);
+	}
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(spec, sizeof(spec), GOOD ",mem_max=%s", bad[i]);
+		refused(spec);
+	}
+}
+
 /* features=: '-' names from the table, continued by the following '-' tokens. */
 static void test_port_features(void **state)
 {
@@ -643,6 +689,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_port_mac_dev),
+		cmocka_unit_test(test_port_mem_max),
 		cmocka_unit_test(test_port_switch),
 		cmocka_unit_test(test_port_packet_xdp),
 		cmocka_unit_test(test_port_good),
