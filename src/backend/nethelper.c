@@ -15,6 +15,7 @@
 
 #include "util/cleanup.h"
 #include "util/fdpass.h"
+#include "util/launcher.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -27,7 +28,10 @@ static int left_ms(uint64_t deadline)
 	return now >= deadline ? 0 : (int)(deadline - now);
 }
 
-/* Starts the helper with its end of the socketpair as fd 3. Returns its pid or -errno. */
+/*
+ * Starts the helper with its end of the socketpair as fd 3. Returns its pid, 0 when the
+ * launcher runs it (a sandboxed vhostd cannot gain the helper's privileges itself), or -errno.
+ */
 static pid_t spawn_helper(const struct nethelper_req *req, int sock)
 {
 	char sp[32], br[32], ifn[32], q[32], mac[32];
@@ -54,6 +58,8 @@ static pid_t spawn_helper(const struct nethelper_req *req, int sock)
 		argv[n++] = mac;
 	}
 	argv[n] = NULL;
+	if (launcher_active())
+		return launcher_spawn(argv, sock, NETHELPER_TIMEOUT_MS);
 	r = posix_spawn_file_actions_init(&fa);
 	if (r)
 		return -r;
@@ -70,6 +76,8 @@ static int reap(pid_t pid, uint64_t deadline)
 {
 	int st;
 
+	if (pid == 0)
+		return launcher_wait(left_ms(deadline));
 	for (;;) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 
