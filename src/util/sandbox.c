@@ -206,14 +206,19 @@ static const char *const main_calls[] = {
 	"perf_event_open",
 };
 
-/* What ASan/UBSan add on any thread: shadow and allocator maps, stack traces, reports. */
+/*
+ * What ASan/UBSan add on any thread: shadow and allocator maps, stack traces, reports; and
+ * LeakSanitizer at exit, whose tracer (a clone) stops every thread with ptrace.
+ */
 static const char *const sanitizer_calls[] = {
-	"sigaltstack", "getrlimit",  "prlimit64", "sched_getaffinity",
-	"open",	       "openat",     "fstat",	  "newfstatat",
-	"readlink",    "readlinkat", "mremap",	  "rt_sigaction",
-	"tgkill",      "getppid",    "prctl",	  "pipe2",
-	"uname",       "brk",	     "lseek",	  "pread64",
-	"getdents64",
+	"ptrace",      "clone",	     "wait4",	    "waitid",
+	"kill",	       "tkill",	     "sched_yield", "close",
+	"sigaltstack", "getrlimit",  "prlimit64",   "sched_getaffinity",
+	"open",	       "openat",     "fstat",	    "newfstatat",
+	"readlink",    "readlinkat", "mremap",	    "rt_sigaction",
+	"tgkill",      "getppid",    "prctl",	    "pipe2",
+	"uname",       "brk",	     "lseek",	    "pread64",
+	"getdents",    "getdents64",
 };
 
 struct calls {
