@@ -17,6 +17,7 @@
 
 #include "util/cleanup.h"
 #include "util/fdpass.h"
+#include "util/launcher.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -26,9 +27,11 @@ extern char **environ;
 
 struct nethelper_child {
 	struct nethelper_child *next;
-	pid_t pid;  /* 0 once reaped */
-	int sock;   /* our end of the socketpair; -1 once closed */
-	bool ended; /* nethelper_child_end() ran: only the reaper still holds it */
+	pid_t pid;     /* 0 once reaped */
+	int sock;      /* our end of the socketpair; -1 once closed */
+	bool ended;    /* nethelper_child_end() ran: only the reaper still holds it */
+	bool launched; /* the launcher runs it (pid 0): its end shows as EOF on sock */
+	bool gone;     /* launched, and its end was seen and logged */
 	char ifname[16];
 };
 
@@ -80,7 +83,9 @@ static void helper_argv(const struct nethelper_req *req, char buf[6][40], char *
 /*
  * Starts the helper with its end of the socketpair as fd 3, every signal unblocked and at its
  * default (vhostd blocks some for its signalfd and ignores SIGPIPE; both would be inherited).
- * Returns its pid or -errno.
+ * Returns its pid, 0 when the launcher runs it (a sandboxed vhostd cannot gain the helper's
+ * privileges itself: util/launcher.h), or -errno. A macvtap's helper stays after its record
+ * (the launcher then leaves it running and reaps it when it ends).
  */
 static pid_t spawn_helper(const struct nethelper_req *req, int sock)
 {
@@ -93,6 +98,8 @@ static pid_t spawn_helper(const struct nethelper_req *req, int sock)
 	int r;
 
 	helper_argv(req, buf, argv);
+	if (launcher_active())
+		return launcher_spawn(argv, sock, req->dev ? -1 : NETHELPER_TIMEOUT_MS);
 	sigemptyset(&none);
 	sigemptyset(&dfl);
 	for (int sig = 1; sig < 32; sig++)
@@ -126,6 +133,8 @@ static int reap(pid_t pid, uint64_t deadline)
 {
 	int st;
 
+	if (pid == 0)
+		return launcher_wait(left_ms(deadline));
 	for (;;) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 
@@ -262,6 +271,7 @@ int nethelper_make_macvtap(const struct nethelper_req *req, struct helper_msg *m
 		return r;
 	}
 	c->pid = pid;
+	c->launched = pid == 0;
 	c->sock = sock;
 	snprintf(c->ifname, sizeof(c->ifname), "%s", m->ifname);
 	pthread_mutex_lock(&children_lock);
@@ -355,8 +365,23 @@ void nethelper_child_end(struct nethelper_child *c)
 			pthread_mutex_unlock(&children_lock);
 			return;
 		}
+	} else if (closed) {
+		log_info("macvtap %s: the network helper deleted the link", c->ifname);
+	} else {
+		log_warn("macvtap %s: the network helper (run by the launcher) did not exit within "
+			 "%d ms: the link may be left behind",
+			 c->ifname, NETHELPER_END_MS);
 	}
 	free(c);
+}
+
+/* True when the peer of sock has closed its end (EOF now, without waiting). */
+static bool peer_gone(int sock)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, 0) == 1 && recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 void nethelper_reap(void)
@@ -366,6 +391,14 @@ void nethelper_reap(void)
 
 	pthread_mutex_lock(&children_lock);
 	for (p = &children; (c = *p);) {
+		if (c->launched && !c->gone && !c->ended && peer_gone(c->sock)) {
+			/* The launcher reaped it and told us with SIGCHLD. */
+			log_warn(
+				"macvtap %s: the network helper (run by the launcher) ended before "
+				"its port was deleted: the link may be left behind",
+				c->ifname);
+			c->gone = true;
+		}
 		if (c->pid > 0 && waitpid(c->pid, &st, WNOHANG) == c->pid) {
 			log_end(c, c->pid, st, c->ended);
 			c->pid = 0;

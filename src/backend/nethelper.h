@@ -54,6 +54,7 @@ int nethelper_make_macvtap(const struct nethelper_req *req, struct helper_msg *m
  */
 void nethelper_child_end(struct nethelper_child *c);
 
-/* Reaps the staying helpers that exited (call on SIGCHLD), logging those that did so before
- * they were told to. Never waits; touches no other child process. Any thread. */
+/* Reaps the staying helpers that exited (call on SIGCHLD: the launcher sends one for those it
+ * runs), logging those that did so before they were told to. Never waits; touches no other
+ * child process. Any thread. */
 void nethelper_reap(void);

@@ -25,6 +25,7 @@ void cli_usage(void)
 	       "              [--config PATH] [--log-level debug|info|warn|error]\n"
 	       "              [--control PATH | --no-control] [--control-group GROUP]\n"
 	       "              [--metrics ADDR:PORT] [--ready-fd N] [--workers N] [--cpus LIST]\n"
+	       "              [--no-seccomp]\n"
 	       "              [--help] [--version]\n"
 	       "\n"
 	       "A vhost-user virtio-net back-end. Each --port is one vhost-user socket whose "
@@ -62,6 +63,8 @@ void cli_usage(void)
 	       "  --helper PATH  when not root, tap ports (with bridge=) and macvtap ports get\n"
 	       "                 their device from this vhostd-net-helper (a port's helper= wins)\n"
 	       "  --ready-fd N   write READY=1 to fd N once every port is set up\n"
+	       "  --no-seccomp   no seccomp filters (for debugging, valgrind); they are on by\n"
+	       "                 default: a call outside the lists is logged and fails (EPERM)\n"
 	       "Command-line settings win over the file's; ports come from both.\n"
 	       "Signals: SIGTERM/SIGINT exit, SIGHUP reloads the configuration file, SIGUSR1\n"
 	       "logs every port's counters.\n",
@@ -157,6 +160,7 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "cpus", required_argument, NULL, 'C' },
+		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -166,6 +170,7 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 		.ready_fd = -1,
 		.workers = 1,
 		.control = CLI_DEFAULT_CONTROL,
+		.seccomp = true,
 	};
 	unsigned fd;
 	int o;
@@ -261,6 +266,10 @@ int cli_parse(int argc, char **argv, struct cli *ret)
 			c.ncpus = (unsigned)n;
 			break;
 		}
+		case 'S':
+			c.seccomp = false;
+			c.seccomp_set = true;
+			break;
 		case 'h':
 			c.help = true;
 			break;

@@ -33,6 +33,8 @@ struct cli {
 	bool workers_set;
 	unsigned cpus[CLI_MAX_CPUS];
 	unsigned ncpus; /* 0: workers not pinned */
+	bool seccomp;	/* seccomp filters on the threads (default); --no-seccomp: none */
+	bool seccomp_set;
 	bool help;
 	bool version;
 };

@@ -80,6 +80,11 @@ static int set_global(struct config *c, const char *key, const char *val, struct
 		if (parse_uint(val, 1, WORKERS_MAX, &c->workers) < 0)
 			return cfg_fail(err, "workers: 1..%d", WORKERS_MAX);
 		c->workers_set = true;
+	} else if (strcmp(key, "seccomp") == 0) {
+		if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0)
+			return cfg_fail(err, "seccomp: yes or no");
+		c->seccomp = strcmp(val, "yes") == 0;
+		c->seccomp_set = true;
 	} else if (strcmp(key, "cpus") == 0) {
 		int n = cli_parse_cpus(val, c->cpus, CLI_MAX_CPUS);
 

@@ -27,6 +27,8 @@ struct config {
 	bool workers_set;
 	unsigned cpus[CLI_MAX_CPUS];
 	unsigned ncpus;
+	bool seccomp; /* `seccomp = yes|no`, meaningful when seccomp_set */
+	bool seccomp_set;
 	struct port_config ports[CLI_MAX_PORTS];
 	unsigned port_line[CLI_MAX_PORTS]; /* where each [port] section starts */
 	unsigned nports;

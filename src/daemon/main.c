@@ -27,8 +27,10 @@
 #include "net/vnet.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/launcher.h"
 #include "util/loop.h"
 #include "util/memguard.h"
+#include "util/sandbox.h"
 
 #ifndef VHOSTD_VERSION
 #define VHOSTD_VERSION "unknown"
@@ -74,6 +76,8 @@ static void merge_settings(struct cli *cli, const struct config *cfg)
 		cli->helper = cfg->helper;
 	if (!cli->workers_set && cfg->workers_set)
 		cli->workers = cfg->workers;
+	if (!cli->seccomp_set && cfg->seccomp_set)
+		cli->seccomp = cfg->seccomp;
 	if (!cli->ncpus && cfg->ncpus) {
 		memcpy(cli->cpus, cfg->cpus, sizeof(cfg->cpus));
 		cli->ncpus = cfg->ncpus;
@@ -265,6 +269,33 @@ static int load_config(struct vhostd *v, struct config *cfg)
 	return 0;
 }
 
+/*
+ * Under seccomp an unprivileged vhostd gets no_new_privs, which would stop the network
+ * helper's capability: the helpers named now (--helper, the file's, the ports') are run by a
+ * launcher forked before the filter. A helper named later (the API, a reload) is refused.
+ */
+static int start_launcher(const struct vhostd *v, const struct config *cfg)
+{
+	const char *progs[2 + 2 * CLI_MAX_PORTS];
+	unsigned n = 0;
+
+	if (!sandbox_enabled() || geteuid() == 0)
+		return 0;
+	if (v->cli.helper)
+		progs[n++] = v->cli.helper;
+	if (cfg->helper[0])
+		progs[n++] = cfg->helper;
+	for (unsigned i = 0; i < v->cli.nports; i++)
+		if (v->cli.ports[i].helper[0])
+			progs[n++] = v->cli.ports[i].helper;
+	for (unsigned i = 0; i < cfg->nports; i++)
+		if (cfg->ports[i].helper[0])
+			progs[n++] = cfg->ports[i].helper;
+	if (n == 0)
+		return 0;
+	return launcher_start(progs, n);
+}
+
 /* Creates the ports of the command line, then those of the file. 0 or a negative errno. */
 static int create_ports(struct vhostd *v, const struct config *cfg)
 {
@@ -345,6 +376,12 @@ int main(int argc, char **argv)
 	if (load_config(&v, cfg) < 0)
 		return 2;
 	log_set_level(v.cli.level);
+	sandbox_set_enabled(v.cli.seccomp);
+	r = start_launcher(&v, cfg);
+	if (r < 0) {
+		log_error("cannot start the helper launcher: %s", strerror(-r));
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -376,6 +413,15 @@ int main(int argc, char **argv)
 	r = loop_add(v.loop, &v.mem_ev, r, EPOLLIN);
 	if (r < 0)
 		goto fail;
+	/* Before the workers: they inherit this filter and add their own. */
+	r = sandbox_apply(SANDBOX_MAIN);
+	if (r < 0) {
+		log_error("cannot install the seccomp filter: %s (--no-seccomp runs without)",
+			  strerror(-r));
+		goto fail;
+	}
+	log_info(v.cli.seccomp ? "seccomp: filters on the main thread and every worker"
+			       : "seccomp: off (--no-seccomp)");
 	r = workers_start(v.cli.workers, v.cli.cpus, v.cli.ncpus);
 	if (r < 0) {
 		log_error("cannot start %u workers: %s", v.cli.workers, strerror(-r));

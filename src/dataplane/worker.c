@@ -12,16 +12,19 @@
 #include "net/vnet.h"
 #include "util/log.h"
 #include "util/loop.h"
+#include "util/sandbox.h"
 
 struct worker {
 	unsigned index;
 	int cpu; /* -1: not pinned */
 	pthread_t thread;
 	pthread_mutex_t lock;
+	pthread_cond_t setup_cond;
 	struct loop *loop;
 	struct poller *pollers;
 	bool stop;
 	bool started;
+	int setup; /* 1 while the thread sets up, then 0 or its negative errno */
 };
 
 static struct worker *workers;
@@ -96,20 +99,53 @@ static enum loop_poll worker_poll(void *opaque)
 	return active ? LOOP_POLL_IDLE : LOOP_POLL_NONE;
 }
 
-/* Thread body: pin, allocate per-thread scratch, run the loop until told to stop. */
+/* Publishes the thread's set-up result to workers_start(), which waits for it. */
+static void setup_done(struct worker *w, int r)
+{
+	pthread_mutex_lock(&w->lock);
+	w->setup = r;
+	pthread_cond_signal(&w->setup_cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * Per-thread set-up before the loop: scratch buffers, the io_uring (made here because the
+ * worker's filter does not allow io_uring_setup), then the worker's seccomp filter.
+ */
+static int worker_setup(struct worker *w)
+{
+	int r = vnet_thread_init();
+
+	if (r < 0) {
+		log_error("worker %u: out of memory", w->index);
+		return r;
+	}
+	uring_thread();
+	r = sandbox_apply(SANDBOX_WORKER);
+	if (r < 0)
+		log_error("worker %u: cannot install its seccomp filter: %s", w->index,
+			  strerror(-r));
+	return r;
+}
+
+/* Thread body: scratch, io_uring, seccomp filter, then the loop until told to stop. */
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	char name[16];
+	int r;
 
 	snprintf(name, sizeof(name), "vhostd-w%u", w->index);
 	pthread_setname_np(pthread_self(), name);
-	if (vnet_thread_init() < 0) {
-		log_error("worker %u: out of memory", w->index);
+	r = worker_setup(w);
+	setup_done(w, r);
+	if (r < 0) {
+		vnet_thread_fini();
+		uring_thread_fini();
 		return NULL;
 	}
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
-		int r = loop_run_once(w->loop);
+		r = loop_run_once(w->loop);
 		if (r < 0) {
 			log_error("worker %u: event loop: %s", w->index, strerror(-r));
 			break;
@@ -135,6 +171,8 @@ int workers_start(unsigned n, const unsigned *cpus, unsigned ncpus)
 		w->index = i;
 		w->cpu = ncpus ? (int)cpus[i % ncpus] : -1;
 		pthread_mutex_init(&w->lock, NULL);
+		pthread_cond_init(&w->setup_cond, NULL);
+		w->setup = 1;
 		r = loop_new(&w->loop);
 		if (r < 0)
 			goto fail;
@@ -145,6 +183,13 @@ int workers_start(unsigned n, const unsigned *cpus, unsigned ncpus)
 		if (r < 0)
 			goto fail;
 		w->started = true;
+		pthread_mutex_lock(&w->lock);
+		while (w->setup == 1)
+			pthread_cond_wait(&w->setup_cond, &w->lock);
+		r = w->setup;
+		pthread_mutex_unlock(&w->lock);
+		if (r < 0)
+			goto fail;
 		if (w->cpu >= 0) {
 			cpu_set_t set;
 
@@ -180,6 +225,7 @@ void workers_stop(void)
 		}
 		loop_free(w->loop);
 		pthread_mutex_destroy(&w->lock);
+		pthread_cond_destroy(&w->setup_cond);
 	}
 	free(workers);
 	workers = NULL;

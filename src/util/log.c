@@ -37,6 +37,11 @@ void log_init(void)
 		     st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
 }
 
+bool log_to_journal(void)
+{
+	return to_journal;
+}
+
 int log_parse_level(const char *s, enum log_level *ret)
 {
 	for (unsigned i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {

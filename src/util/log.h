@@ -23,6 +23,8 @@ struct ratelimit {
 
 /* Looks whether stderr goes to the journal (then lines carry syslog priorities). */
 void log_init(void);
+/* True when stderr is the journal stream (lines then start with "<N>"). */
+bool log_to_journal(void);
 /* Sets the minimum level printed (any thread). */
 void log_set_level(enum log_level level);
 /* Parses "debug|info|warn|error"; returns 0 and sets *ret, or -EINVAL (ret untouched). */

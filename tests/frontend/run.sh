@@ -11,7 +11,8 @@
 # One daemon, two ports: p0 (socket $d/p0.sock, tap vhf0; mode=server or mode=client as asked)
 # and p1 (socket $d/p1.sock, tap vhf1, mode=server). PROG runs inside the namespace, so it can
 # use AF_PACKET on the taps, with VUF_SOCK0/1, VUF_CTL, VUF_PID, VUF_TAP0/1 and VUF_DIR set.
-# Afterwards the daemon must still be alive and must exit 0 on SIGTERM.
+# Afterwards the daemon must still be alive, must exit 0 on SIGTERM and must not have logged a
+# system call its seccomp filter denied.
 set -u
 
 usage="usage: run.sh server|client [-o PORTOPTS] [-a DAEMONARG]... [-p PORTSPEC]... PROG [ARGS...]"
@@ -115,6 +116,11 @@ kill "$watchdog" 2>/dev/null
 wait "$watchdog" 2>/dev/null
 if [ $st -ne 0 ]; then
 	log "vhostd exited with status $st after SIGTERM (want 0)"
+	exit 1
+fi
+# Under seccomp (on by default) every call the test made the daemon make is on its lists.
+if grep "seccomp: .* denied" "$d/vhostd.log" >&2; then
+	log "vhostd made a system call its seccomp filter denies"
 	exit 1
 fi
 status=0

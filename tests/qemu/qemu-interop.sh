@@ -94,6 +94,13 @@ else
 		check "vhostd runs as uid 65534 ($uid)" num_eq "$uid" 65534
 		check "vhostd has no capability (CapEff $capeff)" \
 			bash -c "[ '$capeff' = 0000000000000000 ]"
+		# Under seccomp (on by default) every thread, the workers too; the helper still
+		# ran (through the launcher vhostd forked before its filter).
+		for st in /proc/"$QI_VHOSTD_PID"/task/*/status; do
+			tid=${st%/status}
+			check "vhostd thread ${tid##*/} under seccomp (Seccomp: 2)" \
+				grep -qx "Seccomp:[[:space:]]2" "$st"
+		done
 		master=$(ip netns exec "$QI_NS" readlink "/sys/class/net/$QI_TAP/master")
 		check "the helper's tap $QI_TAP is a port of vhdbr0 ($master)" \
 			bash -c "[ '${master##*/}' = vhdbr0 ]"
