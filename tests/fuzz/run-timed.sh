@@ -104,7 +104,7 @@ report() {
 	for a in "$w"/artifacts/*; do
 		[ -e "$a" ] || continue
 		echo "    reproducer: $a"
-		echo "    replay:     $dir/tests/fuzz/fuzz-$n $a"
+		echo "    replay:     $dir/tests/fuzz/fuzz-$n -timeout=$input_timeout -rss_limit_mb=$rss_mb $a"
 		echo "    keep it:    cp $a $here/corpus/$n/crash-WHAT (once fixed; see README.md)"
 	done
 	echo "    full log:   $w/log"
