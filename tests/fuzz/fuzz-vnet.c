@@ -78,7 +78,7 @@ struct stub {
 	unsigned max_frame;  /* what max_frame() reports */
 	uint64_t features;   /* as configure() got them */
 	unsigned hdr_len;    /* as configure() got it (0: not yet) */
-	const uint8_t *rec;  /* the receive records left */
+	const uint8_t *rec;  /* the frame records left */
 	size_t rec_len;
 	unsigned sends; /* send() calls */
 	uint64_t sent, sent_bytes, send_failed;
@@ -205,6 +205,7 @@ static int stub_configure(struct backend *be, uint64_t features, unsigned hdr_le
 	return 0;
 }
 
+/* backend_ops.queue_fd: nothing to poll (vnet never asks). */
 static int stub_queue_fd(struct backend *be, unsigned q)
 {
 	return -1;
@@ -265,6 +266,7 @@ static ssize_t stub_recv_one(const struct iovec *iov, unsigned n, bool burst)
 	return len;
 }
 
+/* backend_ops.recv: the next record, as stub_recv_one() predicts. */
 static ssize_t stub_recv(struct backend *be, unsigned q, const struct iovec *iov, unsigned n)
 {
 	FUZZ_CHECK(q == 0);
@@ -282,6 +284,7 @@ static int stub_recv_burst(struct backend *be, unsigned q, struct be_frame *f, u
 	return 0;
 }
 
+/* backend_ops.flush: only ever for the one queue. */
 static void stub_flush(struct backend *be, unsigned q)
 {
 	FUZZ_CHECK(q == 0);
@@ -298,6 +301,7 @@ static unsigned stub_discard(struct backend *be, unsigned q, unsigned max)
 	return k;
 }
 
+/* backend_ops.max_frame: as the input says (60..65535). */
 static unsigned stub_max_frame(struct backend *be)
 {
 	return stub.max_frame;
@@ -312,6 +316,7 @@ static int stub_set_mtu(struct backend *be, unsigned mtu, unsigned *ret_old)
 	return 0;
 }
 
+/* backend_ops.destroy: the stub is static. */
 static void stub_destroy(struct backend *be)
 {
 }
