@@ -2,7 +2,8 @@
 /*
  * Fuzzes the virtio-net device model (src/net/vnet.c) through its public calls: the guest's
  * transmit headers (flags, GSO type, csum_start/offset, hdr_len, gso_size, num_buffers) and
- * frames on a split transmit ring, its receive buffers on a split receive ring, and frames of
+ * frames on a transmit ring, its receive buffers on a receive ring (both split or both packed,
+ * in guest memory sliced into regions), and frames of
  * any length from the back-end, from a peer port (vnet_deliver(), vnet_deliver_burst()) and from
  * a migration (vnet_announce()). The back-end is a stub that checks what it is handed.
  *
@@ -10,9 +11,10 @@
  *   [0]      ring size: 1 << (b % 9), both rings
  *   [1..2]   features the guest negotiates, little-endian bits: 0 VERSION_1, 1 MRG_RXBUF, 2 CSUM,
  *            3 HOST_TSO4, 4 HOST_TSO6, 5 HOST_ECN, 6 HOST_UFO, 7 HOST_USO, 8 INDIRECT_DESC,
- *            9 EVENT_IDX (masked by what vnet_offered_features() offers this back-end)
+ *            9 EVENT_IDX, 10 RING_PACKED, 11 IN_ORDER (masked by what vnet_offered_features()
+ *            offers this back-end)
  *   [3]      back-end: bit 0 offloads, 1 USO, 2 send_burst, 3 recv_burst, 4 send_burst refuses
- *            the burst, 5 recv_burst refuses it, 6 send_reads_data, 7 discard
+ *            the burst, 5 recv_burst refuses it
  *   [4]      sends that fail: every (b & 15)th (0: none), with bits 4-5: 0/1 -EAGAIN,
  *            2 -ENOBUFS, 3 -EIO
  *   [5]      data slice size in bytes (0: the data is one region)
@@ -21,13 +23,15 @@
  *   [7]      also per pass: bit 0 vnet_deliver(), 1 vnet_deliver_burst(), 2 vnet_announce(),
  *            3 vnet_set_mtu(), 4 receive before transmit, 5 vnet_rx_discard(), 6 no receive
  *            (the records are left to the peer)
- *   [8..9]   transmit ring base, [10..11] receive ring base (little-endian)
+ *   [8..9]   transmit ring base, [10..11] receive ring base (little-endian; packed rings:
+ *            slot and wrap counter in bit 15, a base virtq_map() refuses ends the input)
  *   [12..13] guest memory length (little-endian), taken from the bytes that follow
  *   [14]     back-end's largest frame: 60 + 256 * b, 65535 for 255
  *   [15]     header bytes a peer's frames carry (b % 13); MTU asked for: 300 * b
  * Then guest memory (gpa 0, front-end address gpa + FUZZ_UVA, zero-padded to hold the rings):
- * the transmit ring (descriptors at 0, avail at 16 * num, used at the next 4-byte boundary), the
- * receive ring laid out the same from the next 16-byte boundary, then data. The rest of the
+ * the transmit ring (descriptors at 0, avail at 16 * num, used at the next 4-byte boundary;
+ * packed: driver area at 16 * num, device area 4 bytes later), the receive ring laid out the same
+ * from the 16-byte boundary after a split ring's size, then data. The rest of the
  * input is the back-end's frames, one record each: length (little-endian u16; 0xffff: nothing
  * waiting, 0xfffe: -EIO), a pattern length n (u8) and n bytes repeated to fill the frame (its
  * virtio-net header included); receives and peer frames take records in turn.
@@ -66,7 +70,7 @@ static const unsigned feature_bit[] = {
 	VIRTIO_F_VERSION_1,	 VIRTIO_NET_F_MRG_RXBUF, VIRTIO_NET_F_CSUM,
 	VIRTIO_NET_F_HOST_TSO4,	 VIRTIO_NET_F_HOST_TSO6, VIRTIO_NET_F_HOST_ECN,
 	VIRTIO_NET_F_HOST_UFO,	 VIRTIO_NET_F_HOST_USO,	 VIRTIO_RING_F_INDIRECT_DESC,
-	VIRTIO_RING_F_EVENT_IDX,
+	VIRTIO_RING_F_EVENT_IDX, VIRTIO_F_RING_PACKED,	 VIRTQ_F_IN_ORDER,
 };
 
 /* The stub back-end: what the input asked of it and what it saw. */
@@ -343,25 +347,33 @@ static struct fuzz_guest g;
 static struct vu_dev dev;
 static int call_fd = -1;
 
-/* Sets ring idx of dev up as a started split ring of num entries at gpa, mapped at base. */
-static void ring_setup(unsigned idx, uint32_t num, uint64_t gpa, uint16_t base, uint64_t features,
-		       bool enabled, bool call)
+/*
+ * Sets ring idx of dev up as a started ring of num entries at gpa (packed if the features say
+ * so), mapped at base. Returns virtq_map()'s result: only a packed ring's base may be refused.
+ */
+static int ring_setup(unsigned idx, uint32_t num, uint64_t gpa, uint16_t base, uint64_t features,
+		      bool enabled, bool call)
 {
 	struct vu_ring *ring = &dev.ring[idx];
 	struct virtq *vq = &ring->vq;
+	bool packed = features & VNET_BIT(VIRTIO_F_RING_PACKED);
+	int r;
 
 	virtq_init(vq, idx ? "fuzz/tx0" : "fuzz/rx0");
 	vq->num = num;
 	vq->desc_uva = FUZZ_UVA + gpa;
 	vq->avail_uva = FUZZ_UVA + gpa + 16 * num;
-	vq->used_uva = FUZZ_UVA + ((gpa + 16 * num + 6 + 2 * num + 3) & ~3ull);
+	vq->used_uva = packed ? vq->avail_uva + 4
+			      : FUZZ_UVA + ((gpa + 16 * num + 6 + 2 * num + 3) & ~3ull);
 	vq->mem = &g.mem;
 	vq->features = features;
 	vq->call_fd = call ? call_fd : -1;
-	FUZZ_CHECK(virtq_map(vq, base) == 0);
+	r = virtq_map(vq, base);
+	FUZZ_CHECK(r == 0 || (packed && r == -EINVAL));
 	ring->kick_fd = -1;
 	ring->started = true;
 	ring->enabled = enabled;
+	return r;
 }
 
 /* Bytes of a split ring of num entries (descriptors, avail with used_event, used). */
@@ -555,10 +567,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dev.name = "fuzz";
 	dev.nvrings = 2;
 	dev.features = features;
-	ring_setup(0, num, rx_gpa, (uint16_t)(data[10] | data[11] << 8), features, !(flags & 2),
-		   flags & 8);
-	ring_setup(1, num, 0, (uint16_t)(data[8] | data[9] << 8), features, !(flags & 1),
-		   flags & 8);
+	if (ring_setup(0, num, rx_gpa, (uint16_t)(data[10] | data[11] << 8), features, !(flags & 2),
+		       flags & 8) < 0 ||
+	    ring_setup(1, num, 0, (uint16_t)(data[8] | data[9] << 8), features, !(flags & 1),
+		       flags & 8) < 0)
+		goto out;
 
 	n = vnet_new(&dev, &stub.be);
 	FUZZ_CHECK(n);
@@ -612,6 +625,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(st.rx_oversize + st.rx_stale <= st.rx_dropped);
 
 	vnet_free(n);
+out:
 	for (unsigned i = 0; i < dev.nvrings; i++)
 		virtq_free(&dev.ring[i].vq);
 	fuzz_guest_free(&g);

@@ -655,8 +655,8 @@ def write(name, seeds):
 
 # Feature bits of fuzz-vnet.c's header bytes 1..2, back-end bits (byte 3), flags (byte 6) and
 # operations (byte 7).
-V_VERSION_1, V_MRG, V_CSUM, V_TSO4, V_TSO6, V_ECN, V_UFO, V_USO, V_INDIRECT, V_EVENT_IDX = (
-    1 << i for i in range(10))
+(V_VERSION_1, V_MRG, V_CSUM, V_TSO4, V_TSO6, V_ECN, V_UFO, V_USO, V_INDIRECT, V_EVENT_IDX,
+ V_PACKED, V_IN_ORDER) = (1 << i for i in range(12))
 BE_OFFLOADS, BE_USO, BE_SEND_BURST, BE_RECV_BURST = 1, 2, 4, 8
 FL_TX_OFF, FL_RX_OFF, FL_POLL, FL_CALL, FL_HOLES = 1, 2, 4, 8, 16
 OP_DELIVER, OP_BURST, OP_ANNOUNCE, OP_MTU, OP_RX_FIRST, OP_DISCARD, OP_NO_RX = (
@@ -670,9 +670,11 @@ def split_ring_bytes(num):
 
 
 class VnetGuest:
-    """Guest memory as fuzz-vnet.c lays it out: transmit ring, receive ring, then data."""
+    """Guest memory as fuzz-vnet.c lays it out: transmit ring, receive ring, then data; split
+    rings, or packed ones (each starting at slot 0 with wrap counter 1)."""
 
-    def __init__(self, num_log2=3, data_len=4096):
+    def __init__(self, num_log2=3, data_len=4096, packed=False):
+        self.packed = packed
         self.num_log2 = num_log2
         self.num = 1 << num_log2
         rx = (split_ring_bytes(self.num) + 15) & ~15
@@ -696,6 +698,7 @@ class VnetGuest:
         struct.pack_into("<QIHH", self.mem, self.rings[ring] + 16 * i, addr, ln, flags, nxt)
 
     def post(self, ring, head, base=0):
+        assert not self.packed
         avail = self.rings[ring] + 16 * self.num
         struct.pack_into("<H", self.mem, avail + 4 + 2 * ((base + self.idx[ring]) % self.num),
                          head)
@@ -706,6 +709,9 @@ class VnetGuest:
         """Posts one chain on ring (0 transmit, 1 receive) of buffers with the given contents
         (bytes) or lengths (int); flags are added to every descriptor."""
         first = self.next_desc[ring]
+        if self.packed:
+            self.packed_chain(ring, pieces, flags)
+            return
         for k, piece in enumerate(pieces):
             ln = piece if isinstance(piece, int) else len(piece)
             i = first + k
@@ -714,6 +720,20 @@ class VnetGuest:
                       flags | (F_NEXT if more else 0), (i + 1) % self.num)
         self.next_desc[ring] = first + len(pieces)
         self.post(ring, first % self.num, base)
+
+    def packed_chain(self, ring, pieces, flags):
+        """A packed chain in the next slots, its buffer id the chain's number on that ring."""
+        bid = self.idx[ring]
+        for k, piece in enumerate(pieces):
+            slot = self.next_desc[ring] % self.num
+            wrap = (self.next_desc[ring] // self.num + 1) % 2
+            ln = piece if isinstance(piece, int) else len(piece)
+            f = flags | (F_NEXT if k + 1 < len(pieces) else 0)
+            f |= P_AVAIL if wrap else P_USED
+            struct.pack_into("<QIHH", self.mem, self.rings[ring] + 16 * slot, self.alloc(piece),
+                             ln, bid, f)
+            self.next_desc[ring] += 1
+        self.idx[ring] += 1
 
     def tx(self, pieces, base=0):
         self.chain(0, pieces, base=base)
@@ -740,7 +760,11 @@ def eth_frame(n, fill=0x5A):
 
 
 def vnet_input(g, features=V_VERSION_1 | V_MRG, backend=0, fail=0, slice_=0, flags=0, ops=0,
-               tx_base=0, rx_base=0, max_frame=5, peer=12, records=b""):
+               tx_base=None, rx_base=None, max_frame=5, peer=12, records=b""):
+    start = 0x8000 if g.packed else 0  # packed: slot 0, wrap counter 1
+    tx_base = start if tx_base is None else tx_base
+    rx_base = start if rx_base is None else rx_base
+    features |= V_PACKED if g.packed else 0
     hdr = struct.pack("<BHBBBBBHHHBB", g.num_log2, features, backend, fail, slice_, flags, ops,
                       tx_base, rx_base, len(g.mem), max_frame, peer)
     return hdr + bytes(g.mem) + records
@@ -897,6 +921,26 @@ def vnet_seeds():
     seeds["announce-fails-mtu-too-big"] = vnet_input(g, ops=OP_ANNOUNCE | OP_MTU, peer=255,
                                                      fail=1)
     seeds["mtu-too-small"] = vnet_input(g, ops=OP_MTU, peer=0)
+
+    # Packed rings: the same traffic, with IN_ORDER, and a peer's frames.
+    for name, feats in (("packed", V_VERSION_1 | V_MRG | V_CSUM | V_TSO4),
+                        ("packed-in-order", V_VERSION_1 | V_MRG | V_CSUM | V_TSO4 | V_IN_ORDER),
+                        ("packed-no-mrg", V_VERSION_1 | V_CSUM | V_TSO4 | V_EVENT_IDX)):
+        g = VnetGuest(num_log2=4, data_len=16384, packed=True)
+        g.tx([vnet_hdr() + eth_frame(60)])
+        g.tx([vnet_hdr(NEEDS_CSUM, GSO_TCPV4, 54, 1448, 34, 16), eth_frame(1000),
+              eth_frame(2000)])
+        g.tx([vnet_hdr(flags=4) + eth_frame(60)])
+        for i in range(12):
+            g.rx([256] if i % 3 else [200, 56])
+        seeds["tx-rx-" + name] = vnet_input(g, features=feats, backend=off, records=recs,
+                                            flags=FL_CALL | 3 << 5)
+    g = VnetGuest(num_log2=3, data_len=20000, packed=True)
+    for i in range(8):
+        g.rx([2048])
+    seeds["packed-peer-deliver"] = vnet_input(g, ops=OP_DELIVER | OP_BURST | OP_NO_RX,
+                                              records=peer)
+    seeds["packed-base-refused"] = vnet_input(g, tx_base=9)
     return seeds
 
 
