@@ -43,7 +43,9 @@
  * readable to its end. The counters match what the back-end saw: frames sent and their bytes,
  * failed sends dropped, every transmit chain taken counted once; received frames shorter than
  * the header or as large as the buffers dropped (oversize counted), the rest delivered with
- * their bytes; peer frames delivered or refused with -ENOBUFS/-EIO, counted; the header length
+ * their bytes, and a pass that stops on its budget has read frames (a guest short of buffers
+ * for the largest frame is waited for, not polled); peer frames delivered or refused with
+ * -ENOBUFS/-EIO, counted; the header length
  * follows VERSION_1/MRG_RXBUF, MTUs outside 68..65535 refused before the back-end sees them.
  */
 #include <endian.h>
@@ -85,6 +87,7 @@ struct stub {
 	const uint8_t *rec;  /* the frame records left */
 	size_t rec_len;
 	unsigned sends; /* send() calls */
+	uint64_t reads; /* frames asked for (recv() calls and recv_burst() slots) */
 	uint64_t sent, sent_bytes, send_failed;
 	/* Receives: delivered frames and their bytes (header excluded), drops, oversize ones. */
 	uint64_t rx_ok, rx_bytes, rx_drop, rx_oversize;
@@ -253,6 +256,7 @@ static ssize_t stub_recv_one(const struct iovec *iov, unsigned n, bool burst)
 	unsigned len, npat;
 
 	FUZZ_CHECK(stub.hdr_len);
+	stub.reads++;
 	if (next_record(&len, &pat, &npat) < 0 || len == 0xffff)
 		return -EAGAIN;
 	if (len == 0xfffe) {
@@ -418,6 +422,32 @@ static void tx_pass(struct vnet *n, bool poll)
 	}
 }
 
+/* Reads a little-endian 16-bit field of guest memory. */
+static uint16_t guest_u16(const void *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le16toh(v);
+}
+
+/*
+ * Once vnet waits for receive buffers, a split ring must have asked the guest to kick when it
+ * posts the next one: notifications on, and with EVENT_IDX at the avail index the guest stands at
+ * (an earlier one it has passed would never be kicked for).
+ */
+static void check_kick_asked(const struct virtq *vq)
+{
+	const uint8_t *avail = vq->avail, *used = vq->used;
+
+	if (vq->packed || vq->broken)
+		return;
+	if (vq->event_idx)
+		FUZZ_CHECK(guest_u16(used + 4 + 8 * vq->num) == guest_u16(avail + 2));
+	else
+		FUZZ_CHECK(guest_u16(used) == 0);
+}
+
 /*
  * vnet_rx() until it has no more (at most MAX_LOOPS calls): the counters move exactly as the
  * back-end predicted for the frames it produced (stub_recv_one()).
@@ -428,19 +458,25 @@ static void rx_pass(struct vnet *n, bool poll)
 
 	for (unsigned i = 0; i < MAX_LOOPS && r == VNET_MORE; i++) {
 		uint64_t ok = stub.rx_ok, bytes = stub.rx_bytes, drop = stub.rx_drop;
-		uint64_t oversize = stub.rx_oversize;
+		uint64_t oversize = stub.rx_oversize, reads = stub.reads;
 		struct vnet_stats a, b;
 		unsigned done;
 
 		vnet_stats_sum(n, &a);
 		r = vnet_rx(n, 0, poll, &done);
 		vnet_stats_sum(n, &b);
+		/* "More" means the budget went on frames, never on looking again at buffers too
+		 * small for one while the guest posted nothing new (nothing changes guest memory
+		 * here but vnet itself). */
+		FUZZ_CHECK(r != VNET_MORE || stub.reads > reads);
 		FUZZ_CHECK(done == stub.rx_ok - ok);
 		FUZZ_CHECK(b.rx_packets - a.rx_packets == stub.rx_ok - ok);
 		FUZZ_CHECK(b.rx_bytes - a.rx_bytes == stub.rx_bytes - bytes);
 		FUZZ_CHECK(b.rx_dropped - a.rx_dropped == stub.rx_drop - drop);
 		FUZZ_CHECK(b.rx_oversize - a.rx_oversize == stub.rx_oversize - oversize);
 	}
+	if (r == VNET_WAIT_GUEST && !poll)
+		check_kick_asked(&dev.ring[0].vq);
 }
 
 /*

@@ -889,6 +889,17 @@ def vnet_seeds():
     seeds["rx-mergeable-holes"] = vnet_input(g, records=recs, slice_=64,
                                              flags=FL_HOLES | 3 << 5)
     seeds["rx-disabled"] = vnet_input(g, records=recs, flags=FL_RX_OFF)
+    # Too little room for the largest frame, and nothing more coming: wait for a kick (once
+    # this spun through its whole budget and was called again at once, found by fuzz-vnet).
+    g = VnetGuest(num_log2=8)
+    g.rx([256])
+    seeds["rx-short-of-buffers"] = vnet_input(g, max_frame=255, records=recs)
+    seeds["rx-short-of-buffers-event-idx"] = vnet_input(g, features=V_VERSION_1 | V_MRG |
+                                                        V_EVENT_IDX, max_frame=255,
+                                                        records=recs)
+    g = VnetGuest(num_log2=8, packed=True)
+    g.rx([256])
+    seeds["rx-short-of-buffers-packed"] = vnet_input(g, max_frame=255, records=recs)
     g = VnetGuest(data_len=8192)
     for i in range(4):
         g.rx([1000, 400, 1])
