@@ -505,10 +505,11 @@ static void rx_set_num_buffers(const struct iovec *iov, unsigned niov, uint16_t 
 /*
  * Takes receive chains from vq until they hold at least `want` bytes (or one chain without
  * MRG_RXBUF), their iovecs in scratch->rx_iov. Returns 1 with the counts set, 0 when the guest has
- * not posted enough (nothing kept), or -EFAULT when the ring broke.
+ * not posted enough (nothing kept), or -EFAULT when the ring broke. With `arm`, a 0 has also
+ * re-enabled guest notifications and *ret_posted says whether the guest posted more meanwhile.
  */
-static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *ret_niov,
-		     unsigned *ret_nch, size_t *ret_cap)
+static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, bool arm, bool *ret_posted,
+		     unsigned *ret_niov, unsigned *ret_nch, size_t *ret_cap)
 {
 	struct vnet_scratch *sc = scratch;
 	unsigned niov = 0, nch = 0;
@@ -538,6 +539,15 @@ static int rx_gather(struct vnet *n, struct virtq *vq, size_t want, unsigned *re
 	full = full || nch == VNET_RX_MAX_CHAINS || nch == vq->num;
 	/* Too little room for the frame: wait for the guest to post more (unless it cannot). */
 	if (nch == 0 || (n->mrg && cap < want && !full)) {
+		/*
+		 * Asked with every posted chain taken, so the request (EVENT_IDX) names the slot
+		 * after them and "posted" means new buffers, as in the kernel's vhost. Asked after
+		 * giving them back, it would name a slot the guest has passed (it would never
+		 * kick), and "posted" would hold while they wait: a pass spinning on its budget,
+		 * called again at once, for as long as the guest posts nothing.
+		 */
+		if (arm)
+			*ret_posted = virtq_enable_notify(vq);
 		virtq_unpop(vq, (uint16_t)nch);
 		return 0;
 	}
@@ -658,6 +668,7 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 	for (unsigned pk = 0;
 	     pk < VNET_RX_BUDGET && n->qs[q].st.rx_bytes - bytes0 < VNET_BYTE_BUDGET; pk++) {
 		unsigned niov, nch;
+		bool posted = false;
 		size_t cap;
 		ssize_t len;
 		int r;
@@ -678,14 +689,14 @@ enum vnet_result vnet_rx(struct vnet *n, unsigned q, bool poll, unsigned *ret_do
 				continue;
 			}
 		}
-		r = rx_gather(n, vq, want, &niov, &nch, &cap);
+		r = rx_gather(n, vq, want, !poll, &posted, &niov, &nch, &cap);
 
 		if (r < 0) {
 			res = VNET_IDLE;
 			break;
 		}
 		if (r == 0) {
-			if (!poll && virtq_enable_notify(vq))
+			if (posted)
 				continue;
 			res = VNET_WAIT_GUEST;
 			break;
@@ -745,7 +756,7 @@ int vnet_deliver(struct vnet *n, unsigned q, const struct iovec *iov, unsigned n
 
 	if (!vu_ring_live(n->dev, 2 * dq))
 		return -EIO;
-	if (rx_gather(n, vq, n->hdr_len + frame, &niov, &nch, &cap) <= 0)
+	if (rx_gather(n, vq, n->hdr_len + frame, false, NULL, &niov, &nch, &cap) <= 0)
 		return -ENOBUFS;
 	if (cap < n->hdr_len + frame) {
 		virtq_unpop(vq, (uint16_t)nch);

@@ -13,6 +13,12 @@
 # use AF_PACKET on the taps, with VUF_SOCK0/1, VUF_CTL, VUF_PID, VUF_TAP0/1 and VUF_DIR set.
 # Afterwards the daemon must still be alive, must exit 0 on SIGTERM and must not have logged a
 # system call its seccomp filter denied.
+#
+# Environment hooks (make check-valgrind uses them): VHOSTD_WRAPPER is a command (words split on
+# blanks) the daemon runs under, which must exec it in the same process (e.g. valgrind); it may
+# write a report to $VHOSTD_WRAPPER_LOG, shown if the test fails. VHOSTD_EXTRA_ARGS adds daemon
+# arguments (split on blanks). VHOSTD_TIMEOUT_MULT (a whole number, default 1) stretches the
+# start-up and exit time limits.
 set -u
 
 usage="usage: run.sh server|client [-o PORTOPTS] [-a DAEMONARG]... [-p PORTSPEC]... PROG [ARGS...]"
@@ -32,6 +38,12 @@ done
 prog=${1:?$usage}
 shift
 : "${VHOSTD:?VHOSTD must point at the daemon}"
+read -ra wrapper <<<"${VHOSTD_WRAPPER:-}"
+read -ra extra_env <<<"${VHOSTD_EXTRA_ARGS:-}"
+mult=${VHOSTD_TIMEOUT_MULT:-1}
+case "$mult" in
+'' | *[!0-9]* | 0) echo "run.sh: VHOSTD_TIMEOUT_MULT must be a whole number > 0" >&2; exit 2 ;;
+esac
 
 ns=vhf-$$-$RANDOM
 d=$(mktemp -d /tmp/vhf.XXXXXX)
@@ -48,6 +60,10 @@ cleanup() {
 	if [ "$status" -ne 0 ] && [ -s "$d/vhostd.log" ]; then
 		log "vhostd log (last 60 lines):"
 		tail -n 60 "$d/vhostd.log" >&2
+	fi
+	if [ "$status" -ne 0 ] && [ -s "$d/wrapper.log" ]; then
+		log "report of the daemon's wrapper (${wrapper[*]}):"
+		cat "$d/wrapper.log" >&2
 	fi
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "$d"
@@ -75,12 +91,12 @@ if [ ${#portargs[@]} -eq 0 ]; then
 	portargs=(--port "name=p0,socket=$d/p0.sock,backend=tap,ifname=vhf0,mode=$mode$portopts"
 		--port "name=p1,socket=$d/p1.sock,backend=tap,ifname=vhf1,mode=server$portopts")
 fi
-ip netns exec "$ns" "$VHOSTD" "${portargs[@]}" \
-	--control "$d/ctl" --ready-fd 3 --log-level debug "${extra[@]}" \
+VHOSTD_WRAPPER_LOG="$d/wrapper.log" ip netns exec "$ns" "${wrapper[@]}" "$VHOSTD" "${portargs[@]}" \
+	--control "$d/ctl" --ready-fd 3 --log-level debug "${extra[@]}" "${extra_env[@]}" \
 	3>"$d/ready" 2>"$d/vhostd.log" &
 pid=$!
 
-if ! read -r -t 20 line <"$d/ready" || [ "$line" != "READY=1" ]; then
+if ! read -r -t $((20 * mult)) line <"$d/ready" || [ "$line" != "READY=1" ]; then
 	log "vhostd did not report READY=1 (got '${line:-}')"
 	exit 1
 fi
@@ -100,11 +116,11 @@ if [ $rc -ne 0 ]; then
 	exit $rc
 fi
 
-# Clean exit on SIGTERM, within 10 s (the watchdog only bounds a hang; it does not synchronise).
+# Clean exit on SIGTERM, within 10 s (times the multiplier) (the watchdog only bounds a hang; it does not synchronise).
 kill -TERM "$pid"
 (
 	trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-	sleep 10 &
+	sleep $((10 * mult)) &
 	sp=$!
 	wait "$sp" && kill -KILL "$pid" 2>/dev/null
 ) >/dev/null 2>&1 &

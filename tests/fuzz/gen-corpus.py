@@ -3,8 +3,7 @@
 """Writes the seed corpus of the fuzz harnesses into corpus/<name>/ next to this script.
 
 Deterministic: running it again rewrites the same files; other files there (crash inputs kept
-for replay) are left alone. Input formats are described at the top of fuzz-vhost-msg.c and
-fuzz-virtq.c.
+for replay) are left alone. Input formats are described at the top of each fuzz-<name>.c.
 """
 import json
 import os
@@ -652,6 +651,310 @@ def write(name, seeds):
     print(f"{out}: {len(seeds)} seeds")
 
 
+# ---- virtio-net device model: headers, frames, receive buffers ----
+
+# Feature bits of fuzz-vnet.c's header bytes 1..2, back-end bits (byte 3), flags (byte 6) and
+# operations (byte 7).
+(V_VERSION_1, V_MRG, V_CSUM, V_TSO4, V_TSO6, V_ECN, V_UFO, V_USO, V_INDIRECT, V_EVENT_IDX,
+ V_PACKED, V_IN_ORDER) = (1 << i for i in range(12))
+BE_OFFLOADS, BE_USO, BE_SEND_BURST, BE_RECV_BURST = 1, 2, 4, 8
+FL_TX_OFF, FL_RX_OFF, FL_POLL, FL_CALL, FL_HOLES = 1, 2, 4, 8, 16
+OP_DELIVER, OP_BURST, OP_ANNOUNCE, OP_MTU, OP_RX_FIRST, OP_DISCARD, OP_NO_RX = (
+    1, 2, 4, 8, 16, 32, 64)
+NEEDS_CSUM = 1
+GSO_TCPV4, GSO_UDP, GSO_TCPV6, GSO_UDP_L4, GSO_ECN = 1, 3, 4, 5, 0x80
+
+
+def split_ring_bytes(num):
+    return ((16 * num + 6 + 2 * num + 3) & ~3) + 6 + 8 * num
+
+
+class VnetGuest:
+    """Guest memory as fuzz-vnet.c lays it out: transmit ring, receive ring, then data; split
+    rings, or packed ones (each starting at slot 0 with wrap counter 1)."""
+
+    def __init__(self, num_log2=3, data_len=4096, packed=False):
+        self.packed = packed
+        self.num_log2 = num_log2
+        self.num = 1 << num_log2
+        rx = (split_ring_bytes(self.num) + 15) & ~15
+        self.rings = [0, rx]  # gpa of the transmit and receive rings
+        self.data = rx + split_ring_bytes(self.num)
+        self.mem = bytearray(self.data + data_len)
+        self.idx = [0, 0]
+        self.next_desc = [0, 0]
+        self.free = self.data
+
+    def alloc(self, content):
+        """Places bytes (or a length of zeros) in the data area; returns their gpa."""
+        if isinstance(content, int):
+            content = bytes(content)
+        gpa = self.free
+        self.mem[gpa:gpa + len(content)] = content
+        self.free += (len(content) + 15) & ~15
+        return gpa
+
+    def desc(self, ring, i, addr, ln, flags=0, nxt=0):
+        struct.pack_into("<QIHH", self.mem, self.rings[ring] + 16 * i, addr, ln, flags, nxt)
+
+    def post(self, ring, head, base=0):
+        assert not self.packed
+        avail = self.rings[ring] + 16 * self.num
+        struct.pack_into("<H", self.mem, avail + 4 + 2 * ((base + self.idx[ring]) % self.num),
+                         head)
+        self.idx[ring] += 1
+        struct.pack_into("<H", self.mem, avail + 2, (base + self.idx[ring]) & 0xFFFF)
+
+    def chain(self, ring, pieces, flags=0, base=0):
+        """Posts one chain on ring (0 transmit, 1 receive) of buffers with the given contents
+        (bytes) or lengths (int); flags are added to every descriptor."""
+        first = self.next_desc[ring]
+        if self.packed:
+            self.packed_chain(ring, pieces, flags)
+            return
+        for k, piece in enumerate(pieces):
+            ln = piece if isinstance(piece, int) else len(piece)
+            i = first + k
+            more = k + 1 < len(pieces)
+            self.desc(ring, i % self.num, self.alloc(piece), ln,
+                      flags | (F_NEXT if more else 0), (i + 1) % self.num)
+        self.next_desc[ring] = first + len(pieces)
+        self.post(ring, first % self.num, base)
+
+    def packed_chain(self, ring, pieces, flags):
+        """A packed chain in the next slots, its buffer id the chain's number on that ring."""
+        bid = self.idx[ring]
+        for k, piece in enumerate(pieces):
+            slot = self.next_desc[ring] % self.num
+            wrap = (self.next_desc[ring] // self.num + 1) % 2
+            ln = piece if isinstance(piece, int) else len(piece)
+            f = flags | (F_NEXT if k + 1 < len(pieces) else 0)
+            f |= P_AVAIL if wrap else P_USED
+            struct.pack_into("<QIHH", self.mem, self.rings[ring] + 16 * slot, self.alloc(piece),
+                             ln, bid, f)
+            self.next_desc[ring] += 1
+        self.idx[ring] += 1
+
+    def tx(self, pieces, base=0):
+        self.chain(0, pieces, base=base)
+
+    def rx(self, sizes, base=0):
+        self.chain(1, sizes, F_WRITE, base)
+
+
+def vnet_hdr(flags=0, gso=0, hdr_len=0, gso_size=0, csum_start=0, csum_offset=0, nbuf=0, size=12):
+    return struct.pack("<BBHHHHH", flags, gso, hdr_len, gso_size, csum_start, csum_offset,
+                       nbuf)[:size]
+
+
+def vnet_rec(length, pattern=b""):
+    """A back-end frame record: its length (0xffff: nothing waiting, 0xfffe: -EIO) and a
+    pattern repeated to fill it."""
+    return struct.pack("<HB", length, len(pattern)) + pattern
+
+
+def eth_frame(n, fill=0x5A):
+    """An Ethernet frame of n bytes: broadcast to a locally administered source, IPv4."""
+    head = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
+    return (head + bytes([fill]) * n)[:n]
+
+
+def vnet_input(g, features=V_VERSION_1 | V_MRG, backend=0, fail=0, slice_=0, flags=0, ops=0,
+               tx_base=None, rx_base=None, max_frame=5, peer=12, records=b""):
+    start = 0x8000 if g.packed else 0  # packed: slot 0, wrap counter 1
+    tx_base = start if tx_base is None else tx_base
+    rx_base = start if rx_base is None else rx_base
+    features |= V_PACKED if g.packed else 0
+    hdr = struct.pack("<BHBBBBBHHHBB", g.num_log2, features, backend, fail, slice_, flags, ops,
+                      tx_base, rx_base, len(g.mem), max_frame, peer)
+    return hdr + bytes(g.mem) + records
+
+
+def vnet_seeds():
+    seeds = {}
+    off = BE_OFFLOADS
+    all_tx = V_VERSION_1 | V_MRG | V_CSUM | V_TSO4 | V_TSO6 | V_ECN | V_UFO | V_USO
+
+    g = VnetGuest()
+    g.tx([vnet_hdr() + eth_frame(60)])
+    g.rx([2048])
+    seeds["tx-rx-plain"] = vnet_input(g, records=vnet_rec(12 + 60, vnet_hdr() + eth_frame(20)))
+
+    g = VnetGuest()
+    g.tx([vnet_hdr(size=10) + eth_frame(60)])
+    g.rx([1600])
+    seeds["legacy-10-byte-header"] = vnet_input(g, features=0,
+                                                records=vnet_rec(10 + 60, eth_frame(30)))
+
+    # Checksum offload: inside the frame, at its very end, one byte beyond, not negotiated.
+    for name, start, feats in (("csum", 34, V_VERSION_1 | V_CSUM),
+                               ("csum-at-end", 56, V_VERSION_1 | V_CSUM),
+                               ("csum-beyond", 57, V_VERSION_1 | V_CSUM),
+                               ("csum-not-negotiated", 34, V_VERSION_1)):
+        g = VnetGuest()
+        g.tx([vnet_hdr(NEEDS_CSUM, csum_start=start, csum_offset=2), eth_frame(60)])
+        seeds["tx-" + name] = vnet_input(g, features=feats, backend=off)
+
+    # Segmentation of each type, negotiated or not, and malformed.
+    gso_cases = (
+        ("tso4", GSO_TCPV4, V_TSO4, 1448, 54, 16),
+        ("tso6", GSO_TCPV6, V_TSO6, 1428, 74, 16),
+        ("ufo", GSO_UDP, V_UFO, 1472, 42, 6),
+        ("uso", GSO_UDP_L4, V_USO, 1472, 42, 6),
+        ("tso4-ecn", GSO_TCPV4 | GSO_ECN, V_TSO4 | V_ECN, 1448, 54, 16),
+        ("uso-ecn", GSO_UDP_L4 | GSO_ECN, V_USO | V_ECN, 1472, 42, 6),
+        ("uso-csum-offset", GSO_UDP_L4, V_USO, 1472, 42, 16),
+        ("gso-size-0", GSO_TCPV4, V_TSO4, 0, 54, 16),
+        ("hdr-len-beyond", GSO_TCPV4, V_TSO4, 1448, 4000, 16),
+        ("unknown-gso", 2, all_tx, 1448, 54, 16),
+        ("ecn-alone", GSO_ECN, all_tx, 1448, 54, 16),
+    )
+    for name, gso, feats, size, hlen, coff in gso_cases:
+        g = VnetGuest(data_len=8192)
+        frame = eth_frame(3000)
+        g.tx([vnet_hdr(NEEDS_CSUM, gso, hlen, size, 34, coff), frame[:1000], frame[1000:]])
+        seeds["tx-" + name] = vnet_input(g, features=V_VERSION_1 | V_CSUM | feats,
+                                         backend=off | BE_USO)
+        if name in ("tso6", "uso"):
+            seeds["tx-" + name + "-not-negotiated"] = vnet_input(
+                g, features=V_VERSION_1 | V_CSUM, backend=off | BE_USO)
+    g = VnetGuest(data_len=8192)
+    g.tx([vnet_hdr(NEEDS_CSUM, GSO_UDP_L4, 42, 1472, 34, 6), eth_frame(3000)])
+    seeds["tx-uso-backend-without"] = vnet_input(g, features=all_tx, backend=off)
+
+    g = VnetGuest()
+    g.tx([vnet_hdr(flags=4) + eth_frame(60)])
+    g.tx([vnet_hdr(flags=2) + eth_frame(60)])
+    g.tx([vnet_hdr()[:7]])  # shorter than its header
+    g.tx([vnet_hdr() + eth_frame(13)])  # a runt
+    g.tx([vnet_hdr()[:5], vnet_hdr()[5:], eth_frame(60)])  # header cut in two
+    seeds["tx-bad-flags-short-runt-cut"] = vnet_input(g, features=V_VERSION_1 | V_CSUM,
+                                                      backend=off)
+
+    g = VnetGuest(data_len=400)
+    g.tx([bytes([b]) for b in vnet_hdr() + eth_frame(64)])  # one-byte descriptors
+    seeds["tx-one-byte-pieces"] = vnet_input(g, slice_=1)
+
+    g = VnetGuest()
+    table = g.alloc(48)
+    g.desc(0, 0, table, 48, F_INDIRECT)
+    g.post(0, 0)
+    for k, piece in enumerate((vnet_hdr(), eth_frame(40), eth_frame(30))):
+        struct.pack_into("<QIHH", g.mem, table + 16 * k, g.alloc(piece), len(piece),
+                         F_NEXT if k < 2 else 0, k + 1)
+    seeds["tx-indirect-straddle"] = vnet_input(g, features=V_VERSION_1 | V_INDIRECT, slice_=7)
+
+    # Chains of 256 one-byte descriptors in indirect tables: nine overflow the iovecs one
+    # transmit burst holds, so the burst is sent early and the chain queued again.
+    g = VnetGuest(num_log2=8, data_len=9 * (4096 + 256))
+    frame = vnet_hdr() + eth_frame(244)
+    for c in range(9):
+        table = g.alloc(4096)
+        data = g.alloc(frame)
+        for k in range(256):
+            struct.pack_into("<QIHH", g.mem, table + 16 * k, data + k, 1,
+                             F_NEXT if k < 255 else 0, k + 1)
+        g.desc(0, c, table, 4096, F_INDIRECT)
+        g.post(0, c)
+    seeds["tx-iov-pool-full"] = vnet_input(g, features=V_VERSION_1 | V_INDIRECT)
+
+    g = VnetGuest()
+    g.tx([vnet_hdr(), eth_frame(60)])
+    g.chain(0, [vnet_hdr() + eth_frame(60), 64], 0)
+    struct.pack_into("<H", g.mem, 16 * 3 + 12, F_WRITE)  # the second chain's last is writable
+    seeds["tx-writable-descriptor"] = vnet_input(g)
+
+    g = VnetGuest()
+    for i in range(8):
+        g.tx([vnet_hdr() + eth_frame(60 + i)])
+    seeds["tx-burst-eagain-every-3rd"] = vnet_input(g, backend=BE_SEND_BURST, fail=3)
+    seeds["tx-burst-refused-enobufs"] = vnet_input(g, backend=BE_SEND_BURST | 16,
+                                                   fail=0x20 | 2)
+    seeds["tx-eio-every-2nd-poll"] = vnet_input(g, fail=0x30 | 2, flags=FL_POLL | FL_CALL)
+    seeds["tx-disabled"] = vnet_input(g, flags=FL_TX_OFF)
+    g = VnetGuest()
+    for i in range(8):
+        g.tx([vnet_hdr() + eth_frame(60 + i)], base=0xFFFC)
+    seeds["tx-base-wrap-event-idx"] = vnet_input(g, features=V_VERSION_1 | V_EVENT_IDX,
+                                                 flags=FL_CALL, tx_base=0xFFFC)
+
+    # Receive: mergeable buffers of 256 bytes for frames up to 60 + 256 * 5 bytes.
+    recs = (vnet_rec(12 + 1000, vnet_hdr() + eth_frame(40)) + vnet_rec(5) +
+            vnet_rec(12 + 2000) + vnet_rec(0xFFFE) + vnet_rec(12 + 60) + vnet_rec(0xFFFF) +
+            vnet_rec(12 + 70))
+    g = VnetGuest(num_log2=4, data_len=8192)
+    for i in range(16):
+        g.rx([256])
+    seeds["rx-mergeable"] = vnet_input(g, records=recs, flags=3 << 5)
+    seeds["rx-mergeable-holes"] = vnet_input(g, records=recs, slice_=64,
+                                             flags=FL_HOLES | 3 << 5)
+    seeds["rx-disabled"] = vnet_input(g, records=recs, flags=FL_RX_OFF)
+    # Too little room for the largest frame, and nothing more coming: wait for a kick (once
+    # this spun through its whole budget and was called again at once, found by fuzz-vnet).
+    g = VnetGuest(num_log2=8)
+    g.rx([256])
+    seeds["rx-short-of-buffers"] = vnet_input(g, max_frame=255, records=recs)
+    seeds["rx-short-of-buffers-event-idx"] = vnet_input(g, features=V_VERSION_1 | V_MRG |
+                                                        V_EVENT_IDX, max_frame=255,
+                                                        records=recs)
+    g = VnetGuest(num_log2=8, packed=True)
+    g.rx([256])
+    seeds["rx-short-of-buffers-packed"] = vnet_input(g, max_frame=255, records=recs)
+    g = VnetGuest(data_len=8192)
+    for i in range(4):
+        g.rx([1000, 400, 1])
+    seeds["rx-one-chain-per-frame"] = vnet_input(g, features=V_VERSION_1, records=recs)
+    g = VnetGuest(data_len=20000)
+    for i in range(8):
+        g.rx([2048])
+    seeds["rx-burst"] = vnet_input(g, backend=BE_RECV_BURST, records=recs, ops=OP_RX_FIRST)
+    seeds["rx-burst-refused"] = vnet_input(g, backend=BE_RECV_BURST | 32, records=recs)
+    g = VnetGuest()
+    g.rx([0])
+    g.rx([8])
+    g.chain(1, [64], 0)  # readable in a receive chain
+    seeds["rx-tiny-and-readable"] = vnet_input(g, features=V_VERSION_1, records=recs)
+
+    # A peer's frames (vnet_deliver, vnet_deliver_burst), announce, MTU, discard.
+    g = VnetGuest(data_len=20000)
+    for i in range(6):
+        g.rx([2048])
+    g.rx([100, 100])
+    g.rx([20])
+    peer = b"".join(vnet_rec(n, eth_frame(16, n & 0xFF)) for n in (60, 1514, 3, 150, 4000, 64))
+    seeds["peer-deliver"] = vnet_input(g, ops=OP_DELIVER | OP_BURST | OP_NO_RX, peer=12,
+                                       records=peer)
+    seeds["peer-deliver-10"] = vnet_input(g, features=V_MRG, ops=OP_BURST | OP_NO_RX, peer=10,
+                                          records=peer, flags=2 << 5)
+    g = VnetGuest()
+    seeds["announce-mtu-discard"] = vnet_input(g, ops=OP_ANNOUNCE | OP_MTU | OP_DISCARD,
+                                               peer=5, records=recs, flags=3 << 5)
+    seeds["announce-fails-mtu-too-big"] = vnet_input(g, ops=OP_ANNOUNCE | OP_MTU, peer=255,
+                                                     fail=1)
+    seeds["mtu-too-small"] = vnet_input(g, ops=OP_MTU, peer=0)
+
+    # Packed rings: the same traffic, with IN_ORDER, and a peer's frames.
+    for name, feats in (("packed", V_VERSION_1 | V_MRG | V_CSUM | V_TSO4),
+                        ("packed-in-order", V_VERSION_1 | V_MRG | V_CSUM | V_TSO4 | V_IN_ORDER),
+                        ("packed-no-mrg", V_VERSION_1 | V_CSUM | V_TSO4 | V_EVENT_IDX)):
+        g = VnetGuest(num_log2=4, data_len=16384, packed=True)
+        g.tx([vnet_hdr() + eth_frame(60)])
+        g.tx([vnet_hdr(NEEDS_CSUM, GSO_TCPV4, 54, 1448, 34, 16), eth_frame(1000),
+              eth_frame(2000)])
+        g.tx([vnet_hdr(flags=4) + eth_frame(60)])
+        for i in range(12):
+            g.rx([256] if i % 3 else [200, 56])
+        seeds["tx-rx-" + name] = vnet_input(g, features=feats, backend=off, records=recs,
+                                            flags=FL_CALL | 3 << 5)
+    g = VnetGuest(num_log2=3, data_len=20000, packed=True)
+    for i in range(8):
+        g.rx([2048])
+    seeds["packed-peer-deliver"] = vnet_input(g, ops=OP_DELIVER | OP_BURST | OP_NO_RX,
+                                              records=peer)
+    seeds["packed-base-refused"] = vnet_input(g, tx_base=9)
+    return seeds
+
+
 # ---- vhostd's mark on a link (a macvtap's alias) ----
 
 
@@ -681,6 +984,7 @@ def main():
     write("helper-acl", helper_acl_seeds())
     write("helper-msg", helper_msg_seeds())
     write("linkmark", linkmark_seeds())
+    write("vnet", vnet_seeds())
     return 0
 
 
